@@ -1,0 +1,6 @@
+from django.db import models
+
+
+class MembershipRole(models.TextChoices):
+    MEMBER = "member", "Member"
+    ADMIN = "org-admin", "Organization admin"

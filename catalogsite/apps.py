@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class CatalogsiteConfig(AppConfig):
+    """Project package: shared base classes, permissions, the JSON:API layer and the filter language."""
+
+    name = "catalogsite"
+    verbose_name = "Tessera"

@@ -1,0 +1,101 @@
+"""Keyset pagination for catalog searches (no OFFSET: later pages cost what the first one does).
+
+The order is always `(sort field, id)`, with PostgreSQL's default null placement (ASC NULLS LAST, DESC
+NULLS FIRST) and the id tie-breaker in the same direction, so a single B-tree on `(…, field, id)` serves
+both directions. The continuation token carries the last row's key and how many rows were returned so
+far, which makes `limit` a total cap across pages as the client expects (protocol §2.2).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+
+from .filtering import parse_timestamp
+from .jsonapi import BadRequest
+
+
+@dataclass(frozen=True)
+class Sort:
+    name: str
+    path: str
+    descending: bool
+
+
+@dataclass(frozen=True)
+class Position:
+    sort: str
+    value: Any
+    last_id: str
+    returned: int
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return {"t": value.astimezone(dt.UTC).isoformat()}
+    return value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"t"}:
+        return parse_timestamp(value["t"])
+    return value
+
+
+def encode_token(position: Position) -> str:
+    payload = {"s": position.sort, "v": _encode_value(position.value), "i": position.last_id, "n": position.returned}
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str, *, sort: Sort | None) -> Position:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+        position = Position(sort=payload["s"], value=_decode_value(payload["v"]), last_id=str(payload["i"]),
+                            returned=int(payload["n"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadRequest("Invalid continuation token.", parameter="continuation") from exc
+    expected = (("-" if sort.descending else "") + sort.name) if sort else ""
+    if position.sort != expected:
+        raise BadRequest("The continuation token belongs to a search with another sort order.",
+                         parameter="continuation")
+    return position
+
+
+def order_queryset(queryset: QuerySet, sort: Sort | None) -> QuerySet:
+    if sort is None:
+        return queryset.order_by("pk")
+    if sort.descending:
+        return queryset.order_by(F(sort.path).desc(nulls_first=True), "-pk")
+    return queryset.order_by(F(sort.path).asc(nulls_last=True), "pk")
+
+
+def after_position(queryset: QuerySet, sort: Sort | None, position: Position) -> QuerySet:
+    """Rows strictly after `position` in the order of `order_queryset`."""
+    if sort is None:
+        return queryset.filter(pk__gt=position.last_id)
+    path, value, last_id = sort.path, position.value, position.last_id
+    if sort.descending:
+        if value is None:
+            q = Q(**{f"{path}__isnull": True, "pk__lt": last_id}) | Q(**{f"{path}__isnull": False})
+        else:
+            q = Q(**{f"{path}__lt": value}) | Q(**{path: value, "pk__lt": last_id})
+    elif value is None:
+        q = Q(**{f"{path}__isnull": True, "pk__gt": last_id})
+    else:
+        q = Q(**{f"{path}__gt": value}) | Q(**{path: value, "pk__gt": last_id}) | Q(**{f"{path}__isnull": True})
+    return queryset.filter(q)
+
+
+def sort_value(obj: Any, sort: Sort | None) -> Any:
+    if sort is None:
+        return None
+    value: Any = obj
+    for part in sort.path.split("__"):
+        value = getattr(value, part, None)
+    return value

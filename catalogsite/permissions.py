@@ -1,0 +1,59 @@
+"""The one access rule of the catalog, written once as a `Q` (protocol §7.1, conventions §2).
+
+Readers and writers match any principal the user reads with; owners match only the owner principals
+(`org:X` in `owners` means the admins of X, in `readers`/`writers` every member). Superusers see all.
+Every queryset that reaches a user starts from `Model.objects.restrict(user, action)`.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+
+from accounts.principals import Principals, principals_for
+
+from .choices import Action
+
+
+def access_q(principals: Principals, action: str) -> Q | None:
+    """The filter for `action`; None means "everything" (superuser), Q(pk__in=[]) means nothing."""
+    if principals.is_superuser:
+        return None
+    if principals.is_anonymous:
+        return Q(pk__in=[])
+    owner = Q(owners__overlap=sorted(principals.owner))
+    if action in (Action.DELETE, Action.SHARE):
+        return owner
+    writer = Q(writers__overlap=sorted(principals.readable))
+    if action == Action.CHANGE:
+        return owner | writer
+    if action == Action.VIEW:
+        return owner | writer | Q(readers__overlap=sorted(principals.readable))
+    raise ValueError(f"Unknown action {action!r}; use one of {Action.values}.")
+
+
+def can(user, obj, action: str) -> bool:
+    """Evaluate the same rule in Python for an already-loaded object (used after a restricted fetch)."""
+    principals = principals_for(user)
+    if principals.is_superuser:
+        return True
+    if principals.is_anonymous:
+        return False
+    owners = set(obj.owners or ())
+    if owners & principals.owner:
+        return True
+    if action in (Action.DELETE, Action.SHARE):
+        return False
+    if set(obj.writers or ()) & principals.readable:
+        return True
+    if action == Action.CHANGE:
+        return False
+    return bool(set(obj.readers or ()) & principals.readable)
+
+
+def visible_acl(user, obj, field: str) -> list[str]:
+    """ACL lists as a caller may see them: owners in full; readers/writers in full only for owners."""
+    values = list(getattr(obj, field) or [])
+    if field == "owners" or can(user, obj, Action.SHARE):
+        return values
+    principals = principals_for(user)
+    return [value for value in values if value in principals.readable]

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ImageryConfig(AppConfig):
+    """Images: footprints, attributes, search and summaries."""
+
+    name = "imagery"

@@ -1,0 +1,71 @@
+"""Images: one acquisition of a product over a footprint, with its files (protocol §4.4)."""
+
+from __future__ import annotations
+
+from django.contrib.gis.db import models as gis_models
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from catalogsite.models import CatalogObject
+from products.models import Product
+
+from .choices import StorageState
+
+
+class Image(CatalogObject):
+    """An image of a product. The footprint is stored in EPSG:4326, split at the antimeridian."""
+
+    id = models.CharField(primary_key=True, max_length=4100)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="images")
+    name = models.CharField(max_length=2000)
+    geometry = gis_models.GeometryField(srid=4326, null=True, blank=True, spatial_index=True)
+    cs_code = models.CharField(max_length=200, null=True, blank=True)
+    projection = models.TextField(null=True, blank=True)
+    geotrans = ArrayField(models.FloatField(), size=6, null=True, blank=True)
+    x_pixels = models.IntegerField(null=True, blank=True)
+    y_pixels = models.IntegerField(null=True, blank=True)
+    acquired = models.DateTimeField(null=True, blank=True)
+    acquired_end = models.DateTimeField(null=True, blank=True)
+    published = models.DateTimeField(null=True, blank=True)
+    storage_state = models.CharField(max_length=10, choices=StorageState.choices, default=StorageState.AVAILABLE)
+    files = models.JSONField(default=list, blank=True)
+    # Sum of files[].size_bytes, kept in a column so summaries need no JSON processing.
+    size_bytes = models.BigIntegerField(default=0, editable=False)
+    area = models.FloatField(null=True, blank=True)
+    azimuth_angle = models.FloatField(null=True, blank=True)
+    bright_fraction = models.FloatField(null=True, blank=True)
+    cloud_fraction = models.FloatField(null=True, blank=True)
+    alt_cloud_fraction = models.FloatField(null=True, blank=True)
+    confidence_dlsr = models.FloatField(null=True, blank=True)
+    fill_fraction = models.FloatField(null=True, blank=True)
+    incidence_angle = models.FloatField(null=True, blank=True)
+    roll_angle = models.FloatField(null=True, blank=True)
+    solar_azimuth_angle = models.FloatField(null=True, blank=True)
+    solar_elevation_angle = models.FloatField(null=True, blank=True)
+    view_angle = models.FloatField(null=True, blank=True)
+    bits_per_pixel = ArrayField(models.FloatField(), null=True, blank=True)
+    reflectance_scale = ArrayField(models.FloatField(), null=True, blank=True)
+    brightness_temperature_k1_k2 = models.JSONField(null=True, blank=True)
+    c6s_dlsr = models.JSONField(null=True, blank=True)
+    radiance_gain_bias = models.JSONField(null=True, blank=True)
+    reflectance_gain_bias = models.JSONField(null=True, blank=True)
+    temperature_gain_bias = models.JSONField(null=True, blank=True)
+    processing_pipeline_id = models.CharField(max_length=2000, null=True, blank=True)
+    satellite_id = models.CharField(max_length=2000, null=True, blank=True)
+    provider_id = models.CharField(max_length=2000, null=True, blank=True)
+    provider_url = models.CharField(max_length=4000, null=True, blank=True)
+    preview_url = models.CharField(max_length=4000, null=True, blank=True)
+    preview_file = models.CharField(max_length=4000, null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["product", "name"], name="image_unique_name_per_product")]
+        indexes = [
+            *CatalogObject.acl_indexes("image"),
+            models.Index(fields=["product", "acquired", "id"], name="image_product_acquired"),
+            models.Index(fields=["product", "cloud_fraction", "id"], name="image_product_cloud"),
+            models.Index(fields=["acquired", "id"], name="image_acquired"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id

@@ -1,0 +1,91 @@
+"""Read-side queries on images: summaries over a restricted search queryset."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.db.models import Count, Min, Max, Sum
+from django.db.models.functions import Trunc
+
+from catalogsite.jsonapi import BadRequest
+from catalogsite.serializers import format_timestamp
+
+from .choices import SummaryInterval
+
+STEPS = {
+    SummaryInterval.YEAR: relativedelta(years=1),
+    SummaryInterval.QUARTER: relativedelta(months=3),
+    SummaryInterval.MONTH: relativedelta(months=1),
+    SummaryInterval.WEEK: relativedelta(weeks=1),
+    SummaryInterval.DAY: relativedelta(days=1),
+    SummaryInterval.HOUR: relativedelta(hours=1),
+    SummaryInterval.MINUTE: relativedelta(minutes=1),
+}
+
+
+def summarize(*, queryset) -> dict[str, Any]:
+    """count, total bytes and the product ids of the images in `queryset`."""
+    totals = queryset.order_by().aggregate(count=Count("pk"), bytes=Sum("size_bytes"))
+    products = sorted(queryset.order_by().values_list("product_id", flat=True).distinct())
+    return {"count": totals["count"], "bytes": totals["bytes"] or 0, "products": products}
+
+
+def truncate(value: dt.datetime, interval: str) -> dt.datetime:
+    value = value.astimezone(dt.UTC)
+    if interval == SummaryInterval.YEAR:
+        return value.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    if interval == SummaryInterval.QUARTER:
+        return value.replace(month=3 * ((value.month - 1) // 3) + 1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    if interval == SummaryInterval.MONTH:
+        return value.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if interval == SummaryInterval.WEEK:
+        day = value.replace(hour=0, minute=0, second=0, microsecond=0)
+        return day - dt.timedelta(days=day.weekday())
+    if interval == SummaryInterval.DAY:
+        return value.replace(hour=0, minute=0, second=0, microsecond=0)
+    if interval == SummaryInterval.HOUR:
+        return value.replace(minute=0, second=0, microsecond=0)
+    return value.replace(second=0, microsecond=0)
+
+
+def summarize_intervals(*, queryset, date_field: str, interval: str, start: dt.datetime | None,
+                        end: dt.datetime | None) -> list[dict[str, Any]]:
+    """Buckets of `interval` over `date_field` from `start` (inclusive) to `end` (exclusive), empty ones included."""
+    if start is not None:
+        queryset = queryset.filter(**{f"{date_field}__gte": start})
+    if end is not None:
+        queryset = queryset.filter(**{f"{date_field}__lt": end})
+    queryset = queryset.filter(**{f"{date_field}__isnull": False}).order_by()
+    if start is None or end is None:
+        bounds = queryset.aggregate(low=Min(date_field), high=Max(date_field))
+        if bounds["low"] is None:
+            return []
+        start = start or bounds["low"]
+        end = end or bounds["high"] + dt.timedelta(microseconds=1)
+    first = truncate(start, interval)
+    buckets: list[dt.datetime] = []
+    cursor = first
+    while cursor < end:
+        buckets.append(cursor)
+        if len(buckets) > settings.CATALOG_MAX_SUMMARY_BUCKETS:
+            raise BadRequest(f"More than {settings.CATALOG_MAX_SUMMARY_BUCKETS} {interval} intervals between _start "
+                             "and _end; choose a longer interval or a shorter range.", parameter="_start")
+        cursor = cursor + STEPS[interval]
+    kind = "week" if interval == SummaryInterval.WEEK else interval
+    rows = (queryset.annotate(bucket=Trunc(date_field, kind, tzinfo=dt.UTC)).values("bucket")
+            .annotate(count=Count("pk"), bytes=Sum("size_bytes")))
+    by_bucket = {row["bucket"]: row for row in rows}
+    product_rows = (queryset.annotate(bucket=Trunc(date_field, kind, tzinfo=dt.UTC)).values_list("bucket", "product_id")
+                    .distinct())
+    products: dict[dt.datetime, set[str]] = {}
+    for bucket, product_id in product_rows:
+        products.setdefault(bucket, set()).add(product_id)
+    out = []
+    for bucket in buckets:
+        row = by_bucket.get(bucket, {})
+        out.append({"count": row.get("count", 0), "bytes": row.get("bytes") or 0,
+                    "products": sorted(products.get(bucket, ())), "interval_start": format_timestamp(bucket)})
+    return out
