@@ -6,3 +6,6 @@ class CatalogsiteConfig(AppConfig):
 
     name = "catalogsite"
     verbose_name = "Tessera"
+
+    def ready(self) -> None:
+        from . import schema  # noqa: F401 - registers the OpenAPI authentication extension

@@ -105,7 +105,7 @@ def parse_timestamp(value: Any) -> dt.datetime:
             day = parse_date(text) if text else None
             if day is None:
                 raise ValueError(f"{value!r} is not an ISO 8601 date or datetime")
-            parsed = dt.datetime(day.year, day.month, day.day)
+            parsed = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     else:
         raise ValueError(f"{value!r} is not an ISO 8601 date or datetime string")
     if timezone.is_naive(parsed):

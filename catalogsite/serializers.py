@@ -10,6 +10,8 @@ from typing import Any
 from django.contrib.gis.db.models import GeometryField as ModelGeometryField
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .filtering import parse_timestamp
@@ -34,6 +36,7 @@ def format_timestamp(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class TimestampField(serializers.Field):
     """UTC timestamps with a `Z` suffix on the wire; dates, naive (= UTC) and offset datetimes accepted."""
 
@@ -47,6 +50,7 @@ class TimestampField(serializers.Field):
             raise serializers.ValidationError(str(exc)) from exc
 
 
+@extend_schema_field({"type": "object", "description": "GeoJSON geometry (EPSG:4326)"})
 class GeoJSONField(serializers.Field):
     """GeoJSON geometry in and out; validated, EPSG:4326, split at the antimeridian."""
 

@@ -91,14 +91,11 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db(
-        "DATABASE_URL",
-        default="postgis://postgres@127.0.0.1:5432/tessera" if (DEBUG or TESTING) else "",
+    "default": environ.Env.db_url_config(
+        _required("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/tessera"),
         engine="django.contrib.gis.db.backends.postgis",
     )
 }
-if not DATABASES["default"].get("NAME") and not (DEBUG or TESTING):
-    raise ImproperlyConfigured("Set DATABASE_URL (postgis://user:pass@host:port/name); it is required when DEBUG is off.")
 # Whatever scheme was given, the catalog needs PostGIS.
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
@@ -158,6 +155,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"BandTypeEnum": "products.choices.BandType"},
 }
 
 # Broker: Redis by default; a RabbitMQ URL (amqp://) in BROKER_URL selects RabbitMQ.

@@ -7,7 +7,7 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
-from django.db.models import Count, Min, Max, Sum
+from django.db.models import Count, Max, Min, Sum
 from django.db.models.functions import Trunc
 
 from catalogsite.jsonapi import BadRequest

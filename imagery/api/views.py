@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalogsite.api import CatalogViewSet, Include
 from catalogsite.filtering import field_for, parse_timestamp
 from catalogsite.jsonapi import JSONAPI_VERSION, BadRequest
+from catalogsite.schema import SEARCH_BODY, document_schema
 from products.api.views import ProductViewSet
 
 from .. import selectors, services
@@ -63,11 +66,13 @@ class ImageViewSet(CatalogViewSet):
             raise BadRequest("Summaries take filter, text and intersects only (no sort, limit, include).")
         return self.search_queryset(search)
 
+    @extend_schema(request=SEARCH_BODY, responses=OpenApiTypes.OBJECT)
     def summary(self, request: Request) -> Response:
         attributes = selectors.summarize(queryset=self.summary_queryset())
         return Response({"data": {"type": "image_summary", "id": "all", "attributes": attributes},
                          "jsonapi": JSONAPI_VERSION})
 
+    @extend_schema(request=SEARCH_BODY, responses=OpenApiTypes.OBJECT)
     def summary_interval(self, request: Request, date_field: str, interval: str) -> Response:
         if date_field not in AggregateDateField.values:
             raise BadRequest(f"Cannot summarize over {date_field!r}; use one of {AggregateDateField.values}.",
@@ -89,3 +94,6 @@ class ImageViewSet(CatalogViewSet):
                                              interval=interval, start=bounds["_start"], end=bounds["_end"])
         data = [{"type": "image_summary", "id": row["interval_start"], "attributes": row} for row in rows]
         return Response({"data": data, "jsonapi": JSONAPI_VERSION})
+
+
+document_schema(ImageViewSet)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalogsite.serializers import (
@@ -59,6 +60,10 @@ def parse_resolution(data: Any) -> tuple[float, str]:
     return value, str(unit)
 
 
+@extend_schema_field({
+    "type": "object",
+    "properties": {"value": {"type": "number"}, "unit": {"type": "string", "enum": ["meters", "degrees"]}},
+})
 class ResolutionField(serializers.Field):
     """Maps `{value, unit}` onto the `<prefix>_value` / `<prefix>_unit` columns."""
 
@@ -132,11 +137,6 @@ TYPE_FIELDS: dict[str, list[str]] = {
 ALL_TYPE_FIELDS = sorted({name for names in TYPE_FIELDS.values() for name in names})
 PROCESSING_STEP_KEYS = {"function", "parameter", "index", "data_type", "data_range", "display_range",
                         "physical_range", "physical_range_unit"}
-
-
-def _validate_range(value: Any, label: str) -> None:
-    RangeField().run_validation(value) if value is not None else None
-    del label
 
 
 def validate_processing_levels(value: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +14,7 @@ from catalogsite.api import CatalogViewSet, Include
 from catalogsite.choices import Action
 from catalogsite.filtering import FilterCompiler, FilterField, field_for
 from catalogsite.jsonapi import JSONAPI_VERSION, BadRequest
+from catalogsite.schema import document_schema, untyped
 from catalogsite.serializers import format_timestamp
 
 from .. import services
@@ -165,10 +167,12 @@ class ProductTaskViewSet(viewsets.ViewSet):
         return Response(self.document(task, product.pk))
 
 
+@untyped
 class DeleteRelatedViewSet(ProductTaskViewSet):
     kind = TaskKind.DELETE_RELATED
 
 
+@untyped
 class UpdateAclsViewSet(ProductTaskViewSet):
     kind = TaskKind.UPDATE_ACLS
 
@@ -216,6 +220,7 @@ def _derived_matches(q, band) -> bool:
     return not combined if q.negated else combined
 
 
+@untyped
 class DerivedBandViewSet(viewsets.ViewSet):
     """Read-only standard derived bands for 1.x/2.x clients (protocol §8)."""
 
@@ -261,6 +266,11 @@ class DerivedBandViewSet(viewsets.ViewSet):
             raise exceptions.NotFound(f"derived_band {pk} not found.")
         return Response({"data": self.resource(band), "jsonapi": JSONAPI_VERSION})
 
+    @extend_schema(operation_id="derived_bands_list")
     def list(self, request: Request) -> Response:
         return Response({"data": [self.resource(b) for b in DERIVED_BANDS], "meta": {"count": len(DERIVED_BANDS)},
                          "links": {"self": request.build_absolute_uri(request.path)}, "jsonapi": JSONAPI_VERSION})
+
+
+document_schema(ProductViewSet)
+document_schema(BandViewSet)
