@@ -68,12 +68,12 @@ class Membership(models.Model):
     role = models.CharField(max_length=20, choices=MembershipRole.choices, default=MembershipRole.MEMBER)
     created = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
     @property
     def is_admin(self) -> bool:
         return self.role == MembershipRole.ADMIN
-
-    def __str__(self) -> str:
-        return f"{self.user} in {self.organization} ({self.role})"
 
 
 class Group(models.Model):
@@ -88,12 +88,12 @@ class Group(models.Model):
         constraints = [models.UniqueConstraint(fields=["organization", "name"], name="group_unique_name_per_org")]
         ordering = ["organization__slug", "name"]
 
+    def __str__(self) -> str:
+        return self.qualified_name
+
     @property
     def qualified_name(self) -> str:
         return f"{self.organization.slug}:{self.name}"
-
-    def __str__(self) -> str:
-        return self.qualified_name
 
 
 class EmailAddress(models.Model):

@@ -58,7 +58,8 @@ def principals_for(user) -> Principals:
         f"{org_slug}:{name}"
         for org_slug, name in Group.objects.filter(members=user).values_list("organization__slug", "name")
     )
-    emails = [e.lower() for e in EmailAddress.objects.filter(user=user, is_verified=True).values_list("email", flat=True)]
+    verified = EmailAddress.objects.filter(user=user, is_verified=True).values_list("email", flat=True)
+    emails = [email.lower() for email in verified]
 
     readable = {f"user:{namespace}"}
     readable.update(f"email:{e}" for e in emails)
@@ -75,7 +76,9 @@ def principals_for(user) -> Principals:
             owner.add(f"access-id:{name[: -len(RESOURCE_ADMIN_SUFFIX)]}")
     groups = list(group_names)
     if is_org_admin and organization:
+        # The token's groups carry `<org>:org-admin`, which the client turns into a `group:` subject; match it.
         groups.append(f"{organization}:org-admin")
+        readable.add(f"group:{organization}:org-admin")
 
     principals = Principals(namespace=namespace, organization=organization, is_org_admin=is_org_admin,
                             readable=frozenset(readable | owner), owner=frozenset(owner), groups=tuple(groups),

@@ -121,6 +121,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+if TESTING:
+    # Fast hashing keeps the many user fixtures cheap; never used outside test runs.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Request bodies: the catalog API takes JSON documents only; 10 MiB is far above any legitimate document.
@@ -197,3 +200,81 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # Tessera never hands untrusted SRS strings to GeoDjango's GDAL: footprints arrive as GeoJSON in EPSG:4326
 # (parsed by GEOS/shapely), and rasters are parsed by rasterio's own GDAL in a sandboxed child process.
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+# ==== Uploads and ingest (uploads/) =====================================================================
+# Everything below belongs to the upload channel and the ingest worker; all values come from the
+# environment with defaults that are safe for a single machine.
+import uuid as _uuid  # noqa: E402 - kept inside the block it serves
+
+INSTALLED_APPS += ["uploads"]
+
+# Per-file byte cap of a resumable upload URL (files, and the sum of ndarray bytes + header).
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=4 * 1024**3)
+# Lifetime of a resumable URL; the capability is never valid for more than an hour (security notes §2.8).
+UPLOAD_URL_TTL = min(env.int("UPLOAD_URL_TTL", default=3600), 3600)
+# Files per upload (one band per file is the most an image needs).
+UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=64)
+# `transferring` uploads older than this are canceled by the reaper and their staged bytes removed.
+UPLOAD_TRANSFER_TIMEOUT = env.int("UPLOAD_TRANSFER_TIMEOUT", default=24 * 3600)
+# Staged bytes of failed uploads are kept this long (seconds) so an administrator can retry them; 0 = none.
+UPLOAD_FAILED_STAGING_RETENTION = env.int("UPLOAD_FAILED_STAGING_RETENTION", default=0)
+# Where PUT bodies are spooled (hashing on the way) before they go to storage.
+UPLOAD_SPOOL_DIR = env.str("UPLOAD_SPOOL_DIR", default=str(BASE_DIR / "var" / "upload-spool"))
+
+# Declared raster size limits, checked before a single pixel is decoded (security notes §0.4).
+INGEST_MAX_PIXELS = env.int("INGEST_MAX_PIXELS", default=2_000_000_000)  # width * height * bands
+INGEST_MAX_DIMENSION = env.int("INGEST_MAX_DIMENSION", default=200_000)  # width or height
+INGEST_MAX_BANDS = env.int("INGEST_MAX_BANDS", default=512)
+# The sandboxed parser/converter child: wall clock (s), address space (bytes), output file size (bytes).
+INGEST_CHILD_TIMEOUT = env.int("INGEST_CHILD_TIMEOUT", default=1800)
+INGEST_CHILD_MEMORY = env.int("INGEST_CHILD_MEMORY", default=3 * 1024**3)
+INGEST_CHILD_MAX_OUTPUT = env.int("INGEST_CHILD_MAX_OUTPUT", default=16 * 1024**3)
+# Scratch space of the ingest worker (per-job directories, removed after each job and by the reaper).
+# Under var/ by default: the same filesystem as local storage, so staged files are hard-linked, not copied.
+INGEST_WORK_DIR = env.str("INGEST_WORK_DIR", default=str(BASE_DIR / "var" / "ingest"))
+# Bounded ingest: a file that crashed or timed out the worker this many times fails for good.
+INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=3)
+# A running upload's lease; the worker renews it while the child runs, the reaper recovers expired ones.
+INGEST_LEASE_SECONDS = env.int("INGEST_LEASE_SECONDS", default=120)
+# A pending upload not started within this many seconds is re-enqueued by the reaper.
+INGEST_PENDING_GRACE = env.int("INGEST_PENDING_GRACE", default=300)
+# Seconds between reaper runs (the periodic reaper chain started by every ingest worker).
+INGEST_REAPER_INTERVAL = env.int("INGEST_REAPER_INTERVAL", default=60)
+INGEST_REAPER_AUTOSTART = env.bool("INGEST_REAPER_AUTOSTART", default=True)
+# COG encoding of stored rasters and the preview size.
+INGEST_COG_COMPRESSION = env.str("INGEST_COG_COMPRESSION", default="DEFLATE")
+INGEST_COG_BLOCKSIZE = env.int("INGEST_COG_BLOCKSIZE", default=512)
+INGEST_PREVIEW_SIZE = env.int("INGEST_PREVIEW_SIZE", default=256)
+
+# Raster storage ("imagery" alias): the local filesystem unless STORAGE_BACKEND=s3.
+STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local").lower()
+if STORAGE_BACKEND == "s3":
+    STORAGES["imagery"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": _required("AWS_STORAGE_BUCKET_NAME", "tessera"),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
+            # Keys are server-generated and unique, so an existing key is never meant to be replaced.
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+elif STORAGE_BACKEND == "local":
+    STORAGES["imagery"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT / "imagery"), "base_url": None},
+    }
+else:
+    raise ImproperlyConfigured(f"STORAGE_BACKEND must be 'local' or 's3', not {STORAGE_BACKEND!r}.")
+
+# One periodic reaper chain per deployment, kicked by every worker at boot (uploads.middleware).
+DRAMATIQ_BROKER["MIDDLEWARE"].append("uploads.middleware.ReaperKickMiddleware")
+# Test runs get their own queue names, so a stray worker on the same Redis never steals their messages.
+if TESTING and not env.str("DRAMATIQ_QUEUE_PREFIX", default=""):
+    DRAMATIQ_QUEUE_PREFIX = f"test-{_uuid.uuid4().hex[:10]}-"
+# ==== end of uploads and ingest =========================================================================
