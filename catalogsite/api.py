@@ -7,6 +7,7 @@ cannot read answer 404; readable but not writable answers 403 (security notes §
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -22,7 +23,7 @@ from .choices import Action
 from .filtering import FilterCompiler, FilterField
 from .geo import GeometryError, parse_geometry
 from .jsonapi import JSONAPI_VERSION, BadRequest
-from .pagination import Position, Sort, after_position, decode_token, encode_token, order_queryset, sort_value
+from .pagination import Position, Sort, decode_token, encode_token, fetch_page, sort_value
 from .permissions import can
 
 SEARCH_BODY_KEYS = {"filter", "sort", "limit", "text", "include", "intersects", "intersects_none", "continuation",
@@ -86,13 +87,22 @@ class CatalogViewSet(viewsets.ViewSet):
     def serializer_context(self) -> dict[str, Any]:
         return {"request": self.request, "view": self}
 
-    def resource(self, obj) -> dict[str, Any]:
-        attributes = self.serializer_class(obj, context=self.serializer_context()).data
+    def resource(self, obj, serializer=None) -> dict[str, Any]:
+        if serializer is None:
+            serializer = self.serializer_class(context=self.serializer_context())
+        attributes = serializer.to_representation(obj)
         document: dict[str, Any] = {"type": self.type_name, "id": obj.pk, "attributes": attributes}
         relationships = self.relationships(obj)
         if relationships:
             document["relationships"] = relationships
         return document
+
+    def resources(self, objects) -> list[dict[str, Any]]:
+        """Documents for a page of objects with ONE serializer instance: DRF builds (deep-copies) a
+        serializer's ~50 fields on first use, which cost ~10 ms per object when every object got its own
+        serializer (profiled: 95% of a 100-image search). Reusing it makes serialization ~0.1 ms/object."""
+        serializer = self.serializer_class(context=self.serializer_context())
+        return [self.resource(obj, serializer) for obj in objects]
 
     def relationships(self, obj) -> dict[str, Any]:
         out = {}
@@ -124,8 +134,7 @@ class CatalogViewSet(viewsets.ViewSet):
             related_view = include.viewset()
             related_view.request = self.request
             related_view.format_kwarg = None
-            for related in related_view.restricted(Action.VIEW).filter(pk__in=ids).order_by("pk"):
-                out.append(related_view.resource(related))
+            out.extend(related_view.resources(related_view.restricted(Action.VIEW).filter(pk__in=ids).order_by("pk")))
         return out
 
     def single(self, obj, *, include: list[str] | None = None, status_code: int = 200) -> Response:
@@ -222,8 +231,8 @@ class CatalogViewSet(viewsets.ViewSet):
         if not isinstance(intersects_none, bool):
             raise BadRequest("intersects_none must be true or false.", parameter="intersects_none")
         search.intersects_none = intersects_none
-        if search.text is not None and not isinstance(search.text, str):
-            raise BadRequest("text must be a string.", parameter="text")
+        if search.text is not None and (not isinstance(search.text, str) or "\x00" in search.text):
+            raise BadRequest("text must be a string without NUL characters.", parameter="text")
         return search
 
     def parse_sort(self, raw: Any) -> Sort | None:
@@ -249,6 +258,42 @@ class CatalogViewSet(viewsets.ViewSet):
                 word_q |= Q(**{f"{name}__icontains": word})
             q &= word_q
         return q
+
+    def checked_position(self, position: Position, sort: Sort | None) -> Position:
+        """A token is client-supplied: its sort value must have the sort attribute's type."""
+        if sort is None or sort.path == "pk" or position.value is None:
+            return position
+        field = self.filter_fields.get(sort.name)
+        if field is not None:
+            try:
+                value = FilterCompiler(self.filter_fields, parameter="continuation")._coerce(field, position.value)
+            except BadRequest as exc:
+                raise BadRequest(f"Invalid continuation token: {exc.detail}", parameter="continuation") from exc
+        elif isinstance(position.value, (str, int, float)) and not isinstance(position.value, bool):
+            value = position.value
+        else:
+            raise BadRequest("Invalid continuation token.", parameter="continuation")
+        return Position(sort=position.sort, value=value, last_id=position.last_id, returned=position.returned)
+
+    @staticmethod
+    def get_many_size(raw_filter: Any) -> int:
+        """get_many reads one response only (protocol §1.3): an `id eq [ids]` filter gets all ids in one page."""
+        if not isinstance(raw_filter, str) or '"id"' not in raw_filter:
+            return 0
+        try:
+            expressions = json.loads(raw_filter)
+        except (ValueError, RecursionError):
+            return 0
+        if isinstance(expressions, dict):
+            expressions = [expressions]
+        size = 0
+        for expression in expressions if isinstance(expressions, list) else []:
+            if (isinstance(expression, dict) and expression.get("name") == "id" and expression.get("op") == "eq"
+                    and isinstance(expression.get("val"), list)):
+                size = max(size, len(expression["val"]))
+        if size > settings.CATALOG_MAX_GET_MANY:
+            raise BadRequest(f"get_many takes at most {settings.CATALOG_MAX_GET_MANY} ids.", parameter="filter")
+        return size
 
     def search_queryset(self, search: SearchRequest) -> QuerySet:
         queryset = self.restricted(Action.VIEW)
@@ -315,20 +360,21 @@ class CatalogViewSet(viewsets.ViewSet):
             return Response({"data": [], "meta": {"count": queryset.count()}, "links": {"self": self.self_link()},
                              "jsonapi": JSONAPI_VERSION})
         returned = 0
+        position = None
         if search.continuation:
-            position = decode_token(search.continuation, sort=sort)
+            position = self.checked_position(decode_token(search.continuation, sort=sort), sort)
             returned = position.returned
-            queryset = after_position(queryset, sort, position)
-        page_size = settings.CATALOG_PAGE_SIZE
+        page_size = max(settings.CATALOG_PAGE_SIZE, self.get_many_size(search.filter))
         if search.limit is not None:
             page_size = min(page_size, max(search.limit - returned, 0))
-        objects = list(order_queryset(queryset, sort)[: page_size + 1]) if page_size > 0 else []
+        # Keyset: one index range scan per page whatever the page number (no OFFSET, no COUNT).
+        objects = fetch_page(queryset, sort, position, page_size + 1) if page_size > 0 else []
         has_more = len(objects) > page_size
         objects = objects[:page_size]
         returned += len(objects)
         if search.limit is not None and returned >= search.limit:
             has_more = False
-        body: dict[str, Any] = {"data": [self.resource(obj) for obj in objects], "links": {"self": self.self_link()},
+        body: dict[str, Any] = {"data": self.resources(objects), "links": {"self": self.self_link()},
                                 "jsonapi": JSONAPI_VERSION}
         if search.include:
             body["included"] = self.included(objects, search.include)

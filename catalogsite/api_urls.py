@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("products.api.urls")),
     path("", include("imagery.api.urls")),
+    path("", include("uploads.api.urls")),
 ]

@@ -35,6 +35,7 @@ OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "prefix", "ilike", "isnull", "isnot
 MAX_DEPTH = 16
 MAX_LEAVES = 500
 MAX_LIST_VALUES = 10_000
+MAX_SAFE_INTEGER = 2**53
 
 
 @models.CharField.register_lookup
@@ -75,6 +76,9 @@ def field_for(model: type[models.Model], name: str, path: str | None = None) -> 
     path = path or name
     model_field = model._meta.get_field(path.split("__")[0])
     if isinstance(model_field, models.ForeignKey):
+        # `product_id` compares the related primary key: `product__pk` allows text lookups (prefix, ilike)
+        # and Django trims the join, so it is still the local column.
+        path = f"{model_field.name}__pk"
         model_field = model_field.target_field
     is_array = isinstance(model_field, ArrayField)
     base = model_field.base_field if is_array else model_field
@@ -100,7 +104,10 @@ def parse_timestamp(value: Any) -> dt.datetime:
         parsed = value
     elif isinstance(value, str):
         text = value.strip()
-        parsed = parse_datetime(text.replace("z", "Z").replace("Z", "+00:00")) if text else None
+        try:
+            parsed = parse_datetime(text.replace("z", "Z").replace("Z", "+00:00")) if text else None
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"{value!r} is not a valid ISO 8601 date or datetime") from exc
         if parsed is None:
             day = parse_date(text) if text else None
             if day is None:
@@ -110,7 +117,10 @@ def parse_timestamp(value: Any) -> dt.datetime:
         raise ValueError(f"{value!r} is not an ISO 8601 date or datetime string")
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise ValueError(f"{value!r} is outside the representable range of dates") from exc
 
 
 class FilterCompiler:
@@ -131,6 +141,8 @@ class FilterCompiler:
         if isinstance(raw, str):
             try:
                 raw = json.loads(raw)
+            except RecursionError as exc:
+                raise self.error(f"filter is nested deeper than {MAX_DEPTH} levels") from exc
             except ValueError as exc:
                 raise self.error(f"filter is not valid JSON: {exc}") from exc
         if isinstance(raw, dict):
@@ -232,13 +244,20 @@ class FilterCompiler:
             if field.kind in (Kind.NUMBER, Kind.INTEGER):
                 if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                     raise ValueError(f"{value!r} is not a number")
-                number = float(value)
+                try:
+                    number = float(value)
+                except OverflowError as exc:
+                    raise ValueError("the number is too large") from exc
                 if number != number or number in (float("inf"), float("-inf")):
                     raise ValueError(f"{value!r} is not a finite number")
+                if field.kind == Kind.INTEGER and abs(number) > MAX_SAFE_INTEGER:
+                    raise ValueError(f"{value!r} is outside the range of the attribute")
                 return number
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise ValueError(f"{json.dumps(value)[:100]} is not a string")
             text = str(value)
+            if "\x00" in text:
+                raise ValueError("NUL characters are not allowed")
             if field.choices is not None and text not in field.choices:
                 raise ValueError(f"{text!r} is not one of {list(field.choices)}")
             return text

@@ -43,6 +43,23 @@ def _unwrap_ring(coords: list[list[float]]) -> list[list[float]]:
     return out
 
 
+def _check_rings(geojson: dict[str, Any]) -> None:
+    """GeoJSON (RFC 7946 §3.1.6) requires closed rings of at least four positions; shapely would close them."""
+    kind = geojson["type"]
+    if kind == "Polygon":
+        polygons = [geojson["coordinates"]]
+    elif kind == "MultiPolygon":
+        polygons = geojson["coordinates"]
+    else:
+        return
+    for polygon in polygons:
+        for ring in polygon:
+            if not isinstance(ring, list) or len(ring) < 4:
+                raise GeometryError("each polygon ring needs at least four positions")
+            if list(ring[0]) != list(ring[-1]):
+                raise GeometryError("each polygon ring must be closed (first and last positions equal)")
+
+
 def _unwrap(geojson: dict[str, Any]) -> dict[str, Any]:
     kind = geojson["type"]
     coords = geojson.get("coordinates")
@@ -94,6 +111,10 @@ def parse_geometry(value: Any) -> GEOSGeometry:
             raise GeometryError("a GeoJSON geometry needs 'coordinates'")
         if _count_vertices(value["coordinates"]) > MAX_VERTICES:
             raise GeometryError(f"more than {MAX_VERTICES} vertices")
+    try:
+        _check_rings(value)
+    except (KeyError, TypeError, IndexError) as exc:
+        raise GeometryError(f"invalid GeoJSON coordinates ({exc})") from exc
     try:
         geometry = shape(_unwrap(value))
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, shapely.errors.ShapelyError) as exc:

@@ -74,6 +74,8 @@ class JSONAPIParser(BaseParser):
             return {}
         try:
             return json.loads(raw.decode("utf-8"))
+        except RecursionError as exc:
+            raise BadRequest("Malformed JSON in request body: nested too deeply.") from exc
         except (UnicodeDecodeError, ValueError) as exc:
             raise BadRequest(f"Malformed JSON in request body: {exc}") from exc
         finally:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import F, Q, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 
 from .filtering import parse_timestamp
 from .jsonapi import BadRequest
@@ -58,8 +59,10 @@ def decode_token(token: str, *, sort: Sort | None) -> Position:
         payload = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
         position = Position(sort=payload["s"], value=_decode_value(payload["v"]), last_id=str(payload["i"]),
                             returned=int(payload["n"]))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise BadRequest("Invalid continuation token.", parameter="continuation") from exc
+    if position.returned < 0:
+        raise BadRequest("Invalid continuation token.", parameter="continuation")
     expected = (("-" if sort.descending else "") + sort.name) if sort else ""
     if position.sort != expected:
         raise BadRequest("The continuation token belongs to a search with another sort order.",
@@ -76,7 +79,11 @@ def order_queryset(queryset: QuerySet, sort: Sort | None) -> QuerySet:
 
 
 def after_position(queryset: QuerySet, sort: Sort | None, position: Position) -> QuerySet:
-    """Rows strictly after `position` in the order of `order_queryset`."""
+    """Rows strictly after `position` in the order of `order_queryset`, as ONE filter (an OR of Q's).
+
+    Kept for callers that need a single queryset; `fetch_page` is what searches use, because an OR
+    over the sort column cannot be an index range and made page N cost N pages.
+    """
     if sort is None:
         return queryset.filter(pk__gt=position.last_id)
     path, value, last_id = sort.path, position.value, position.last_id
@@ -90,6 +97,46 @@ def after_position(queryset: QuerySet, sort: Sort | None, position: Position) ->
     else:
         q = Q(**{f"{path}__gt": value}) | Q(**{path: value, "pk__gt": last_id}) | Q(**{f"{path}__isnull": True})
     return queryset.filter(q)
+
+
+def fetch_page(queryset: QuerySet, sort: Sort | None, position: Position | None, size: int) -> list:
+    """Up to `size` rows after `position` (from the start when None) in the order of `order_queryset`.
+
+    Each SQL statement here is an index range scan on a B-tree `(…, sort field, id)`: the position is a
+    row comparison `(field, id) > (value, last_id)`, which PostgreSQL turns into an index bound (an
+    `a > x OR (a = x AND id > y)` filter it cannot, so every later page re-read all earlier ones).
+    A row comparison is never true when the field is null, so the null rows, which sort last ascending
+    and first descending, are read by a second statement on `field IS NULL` (also an index range),
+    only when the first one does not fill the page. Order and null placement are exactly those of
+    `order_queryset`; a row inserted behind the position is never returned, one inserted ahead of it
+    appears once, and no row moves between pages, so the walk is stable under concurrent inserts.
+    """
+    if size <= 0:
+        return []
+    ordered = order_queryset(queryset, sort)
+    if position is None:
+        return list(ordered[:size])
+    last_id = position.last_id
+    if sort is None:
+        return list(ordered.filter(pk__gt=last_id)[:size])
+    if sort.path == "pk":
+        return list(ordered.filter(pk__lt=last_id)[:size])  # only "-id" reaches here ("id" is sort None)
+    path, value = sort.path, position.value
+    null = Q(**{f"{path}__isnull": True})
+    if sort.descending:  # NULLS FIRST: the null rows (by id descending), then the values descending
+        if value is not None:
+            return list(ordered.filter(TupleLessThan(Tuple(F(path), F("pk")), (value, last_id)))[:size])
+        rows = list(queryset.filter(null, pk__lt=last_id).order_by("-pk")[:size])
+        if len(rows) < size:
+            rest = queryset.filter(~null).order_by(F(path).desc(), "-pk")
+            rows += list(rest[: size - len(rows)])
+        return rows
+    if value is None:  # ASC NULLS LAST: inside the trailing null rows, by id
+        return list(queryset.filter(null, pk__gt=last_id).order_by("pk")[:size])
+    rows = list(ordered.filter(TupleGreaterThan(Tuple(F(path), F("pk")), (value, last_id)))[:size])
+    if len(rows) < size:
+        rows += list(queryset.filter(null).order_by("pk")[: size - len(rows)])
+    return rows
 
 
 def sort_value(obj: Any, sort: Sort | None) -> Any:

@@ -100,6 +100,10 @@ DATABASES = {
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# No JIT compilation in our sessions: PostGIS functions carry large planner costs, so PostgreSQL JIT-compiled
+# plain index searches, spending 40+ ms compiling a query that runs in 3 (EXPLAIN ANALYZE in bench/README.md).
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options["options"] = f"{_db_options.get('options', '')} -c jit=off".strip()
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -278,3 +282,115 @@ DRAMATIQ_BROKER["MIDDLEWARE"].append("uploads.middleware.ReaperKickMiddleware")
 if TESTING and not env.str("DRAMATIQ_QUEUE_PREFIX", default=""):
     DRAMATIQ_QUEUE_PREFIX = f"test-{_uuid.uuid4().hex[:10]}-"
 # ==== end of uploads and ingest =========================================================================
+
+# ==== Web UI (templates/, catalogsite/static/, login, security headers) ==================================
+# The server-rendered pages for data stewards. Everything here only adds to the settings above: the API keeps
+# its JWT + session authentication, and `/token` and the resumable-upload PUT stay CSRF-exempt (they are
+# decorated with csrf_exempt and never reach a login form).
+from datetime import timedelta as _timedelta  # noqa: E402 - kept inside the block it serves
+from urllib.parse import urlsplit as _urlsplit  # noqa: E402
+
+from csp.constants import NONE as _CSP_NONE  # noqa: E402
+from csp.constants import SELF as _CSP_SELF  # noqa: E402
+
+INSTALLED_APPS += ["axes", "csp"]
+# CSP headers are added to every response, also the ones produced by middleware further down.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+# django-axes must see the response of the login view it locks, so it is the last middleware (its docs).
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = [
+    # Counts failed logins on every form that passes the request (the UI login, the admin login).
+    "accounts.backends.LoginRateLimitBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("catalogsite.context_processors.ui")
+
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+# Login rate limiting: a username tried from one address is locked for a finite cool-off (security notes §0.11),
+# so a guessing attacker is slowed down without letting anyone lock a user out from everywhere.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = _timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
+# Lockouts are recorded in the database (admin: Access attempts); no log line on every start-up.
+AXES_VERBOSE = False
+# The address is REMOTE_ADDR (gunicorn's peer); behind a proxy the username part still limits guessing.
+
+# The map's background tiles. OpenStreetMap's by default; empty for none. Footprints are drawn either way,
+# on a plain background when the tiles cannot be loaded (offline, blocked).
+BASEMAP_URL = env.str("BASEMAP_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+BASEMAP_ATTRIBUTION = env.str(
+    "BASEMAP_ATTRIBUTION", default='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>'
+)
+_basemap = _urlsplit(BASEMAP_URL.replace("{s}", "a")) if BASEMAP_URL else None
+BASEMAP_ORIGIN = f"{_basemap.scheme}://{_basemap.netloc}" if _basemap and _basemap.netloc else ""
+if BASEMAP_ORIGIN and "{s}" in BASEMAP_URL:
+    # Subdomain placeholders ({s}.tile.example.org) need a wildcard source.
+    BASEMAP_ORIGIN = f"{_basemap.scheme}://*.{_basemap.netloc.split('.', 1)[1]}"
+
+# Content Security Policy (django-csp 4): scripts only from our own static files, never inline, so an
+# injected <script> or event handler attribute does nothing. Map tiles may come from the basemap origin.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [_CSP_SELF],
+        "script-src": [_CSP_SELF],
+        "style-src": [_CSP_SELF],
+        "img-src": [_CSP_SELF, "data:", *([BASEMAP_ORIGIN] if BASEMAP_ORIGIN else [])],
+        "font-src": [_CSP_SELF],
+        "connect-src": [_CSP_SELF],
+        "object-src": [_CSP_NONE],
+        "base-uri": [_CSP_SELF],
+        "form-action": [_CSP_SELF],
+        "frame-ancestors": [_CSP_NONE],
+    },
+}
+
+# Production over https (SECURE_COOKIES=true): redirect http to https, HSTS, and trust the proxy's
+# X-Forwarded-Proto when told to. Off by default, like SECURE_COOKIES, because `make run` serves plain http.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SESSION_COOKIE_SECURE)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if SESSION_COOKIE_SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=SESSION_COOKIE_SECURE)
+# The preload directive only states consent to the browsers' HSTS preload list; set SECURE_HSTS_PRELOAD=false to
+# withhold it (check --deploy then warns).
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SESSION_COOKIE_SECURE)
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Sessions of the web UI end after two weeks of inactivity, or when the browser closes if asked to.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=14 * 24 * 3600)
+# The bands, images and footprints pages show this many rows per page / footprints per map.
+UI_PAGE_SIZE = env.int("UI_PAGE_SIZE", default=25)
+UI_MAP_MAX_FEATURES = env.int("UI_MAP_MAX_FEATURES", default=1000)
+# The client id the UI's environment snippet tells the descarteslabs client to send (it becomes `aud`).
+UI_CLIENT_ID = env.str("UI_CLIENT_ID", default="tessera")
+# ==== end of web UI =====================================================================================
+
+# ==== Pixel service (raster/: POST /raster/v2/npz, exports, XYZ tiles) ===================================
+# Limits are checked before any pixel is read or array allocated; a request beyond them is a 400 that says
+# what fits. Defaults suit a 2-core / 24 GiB machine running a few gunicorn workers.
+INSTALLED_APPS += ["raster"]
+# Output values per request: width × height × (bands + source bands of derived bands). 64 Mi values is at most
+# ~0.6 GiB of arrays (Float64 + mask), e.g. 3 bands of 4,600² or one band of 8,000².
+RASTER_MAX_PIXELS = env.int("RASTER_MAX_PIXELS", default=64 * 1024 * 1024)
+# Longest output side in pixels (also keeps PNG/JPEG exports within what those formats hold).
+RASTER_MAX_DIMENSION = env.int("RASTER_MAX_DIMENSION", default=32768)
+# Source values one warp may read from one image (at the chosen COG overview): bounds the time a request over
+# a large image without coarse enough overviews can take. GDAL's warper streams them in chunks.
+RASTER_MAX_SOURCE_PIXELS = env.int("RASTER_MAX_SOURCE_PIXELS", default=512 * 1024 * 1024)
+# Images per request (a mosaic of ids) and bands per request.
+RASTER_MAX_IMAGES = env.int("RASTER_MAX_IMAGES", default=500)
+RASTER_MAX_BANDS = env.int("RASTER_MAX_BANDS", default=64)
+# GDAL warp working memory per read (MiB).
+RASTER_WARP_MEMORY_MB = env.int("RASTER_WARP_MEMORY_MB", default=128)
+# PNG/JPEG exports without resolution or size fit this many pixels on their longer side.
+RASTER_EXPORT_DEFAULT_SIZE = env.int("RASTER_EXPORT_DEFAULT_SIZE", default=1024)
+# Tiles: deepest zoom, images composited per product-mosaic tile (newest first), browser cache lifetime (s).
+RASTER_TILE_MAX_ZOOM = env.int("RASTER_TILE_MAX_ZOOM", default=24)
+RASTER_TILE_MAX_IMAGES = env.int("RASTER_TILE_MAX_IMAGES", default=20)
+RASTER_TILE_MAX_AGE = env.int("RASTER_TILE_MAX_AGE", default=300)
+# ==== end of pixel service ===============================================================================

@@ -46,3 +46,34 @@ def image_update(*, image: Image, attributes: dict[str, Any]) -> Image:
 
 def image_delete(*, image: Image) -> None:
     image.delete()
+
+
+# Kept when an upload replaces an existing image: its identity, ACLs and creation time.
+_KEPT_ON_OVERWRITE = {"id", "product", "name", "created", "owners", "readers", "writers"}
+
+
+def image_upsert_from_ingest(*, upload, attributes: dict[str, Any]) -> tuple[Image, list[dict[str, Any]]]:
+    """Create the image of a successful upload, or replace an existing one (the client's `overwrite=True`).
+
+    Called by uploads.services inside the transaction that marks the upload `success`, so the image is
+    visible exactly when the upload is. A replaced image loses every attribute of its previous upload
+    (the user guide: computed values may differ), keeping id, ACLs and creation time. Returns the image
+    and its previous `files`, whose stored objects the caller deletes after commit.
+    """
+    product = upload.product
+    image = Image.objects.select_for_update().filter(pk=upload.image_id).first()
+    previous_files: list[dict[str, Any]] = []
+    if image is None:
+        image = Image(id=upload.image_id, product=product, name=upload.image_name, owners=list(product.owners),
+                      readers=list(product.readers), writers=list(product.writers))
+    else:
+        previous_files = list(image.files or [])
+        for model_field in Image._meta.concrete_fields:
+            if model_field.name not in _KEPT_ON_OVERWRITE:
+                setattr(image, model_field.attname, model_field.get_default())
+    for key, value in attributes.items():
+        setattr(image, key, value)
+    image.size_bytes = files_size(image.files)
+    image.save()
+    Product.objects.filter(pk=product.pk).update(modified=timezone.now())
+    return image, previous_files

@@ -43,7 +43,10 @@ class ProductAdmin(RestrictedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.product_update(product=obj, attributes={})
+            # Update the stored row through the service so ACL changes reach the inheriting bands and images.
+            stored = Product.objects.select_for_update().get(pk=obj.pk)
+            services.product_update(product=stored, attributes={name: getattr(obj, name) for name in form.changed_data},
+                                    user=request.user)
             return
         attributes = {name: form.cleaned_data[name] for name in form.cleaned_data if name != "id"}
         created = services.product_create(user=request.user, requested_id=obj.id, attributes=attributes)
@@ -84,6 +87,8 @@ class BandAdmin(RestrictedAdmin):
 class ProductTaskAdmin(admin.ModelAdmin):
     list_display = ("product", "kind", "status", "objects_done", "start_datetime", "end_datetime")
     list_filter = ("kind", "status")
+    search_fields = ("product__id",)
+    list_select_related = ("product",)
     readonly_fields = [f.name for f in ProductTask._meta.fields]
 
     def get_queryset(self, request):

@@ -43,11 +43,13 @@ def _update_acls(task: ProductTask) -> None:
             values[key] = list(getattr(product, key))
     if not values:
         return
+    # `match`: only objects still carrying these ACLs (the product's previous ones) follow the change.
+    match = parameters.get("match") or {}
     for model in (Band, Image):
         last = ""
         while True:
             with transaction.atomic():
-                ids = list(model.objects.filter(product=product, pk__gt=last).order_by("pk")
+                ids = list(model.objects.filter(product=product, pk__gt=last, **match).order_by("pk")
                            .values_list("pk", flat=True)[:BATCH_SIZE])
                 if not ids:
                     break

@@ -74,11 +74,39 @@ def product_create(*, user, requested_id: str, attributes: dict[str, Any]) -> Pr
     return product
 
 
-def product_update(*, product: Product, attributes: dict[str, Any]) -> Product:
+ACL_FIELDS = ("owners", "readers", "writers")
+# Above this many images the follow-up runs as a background job, so a PATCH never holds a huge UPDATE.
+SYNC_ACL_FOLLOW_LIMIT = 10_000
+
+
+def product_update(*, product: Product, attributes: dict[str, Any], user=None) -> Product:
+    """Update a product; when its ACLs change, the bands and images that still inherit them follow."""
+    previous = {key: list(getattr(product, key)) for key in ACL_FIELDS}
     for key, value in attributes.items():
         setattr(product, key, value)
     product.save()
+    if any(list(getattr(product, key)) != previous[key] for key in ACL_FIELDS):
+        related_acls_follow(product=product, previous=previous, user=user)
     return product
+
+
+def related_acls_follow(*, product: Product, previous: dict[str, list[str]], user=None) -> None:
+    """Give the product's new ACLs to every band and image still carrying its previous ones.
+
+    Objects whose ACLs were set explicitly (1.x clients could) keep them. With 3.x clients bands and images
+    have no ACLs of their own, so without this a product shared after its images were added would show
+    none of them to the people it was shared with.
+    """
+    from imagery.models import Image
+
+    current = {key: list(getattr(product, key)) for key in ACL_FIELDS}
+    Band.objects.filter(product=product, **previous).update(**current, modified=timezone.now())
+    images = Image.objects.filter(product=product, **previous)
+    if images[: SYNC_ACL_FOLLOW_LIMIT + 1].count() <= SYNC_ACL_FOLLOW_LIMIT:
+        images.update(**current, modified=timezone.now())
+        return
+    product_task_start(user=user, product=product, kind=TaskKind.UPDATE_ACLS,
+                       parameters={**current, "inherit": False, "match": previous})
 
 
 def product_delete(*, product: Product) -> None:

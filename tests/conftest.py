@@ -33,3 +33,13 @@ def auth_client(token_for):
         return client
 
     return make
+
+
+def pytest_configure(config):
+    """WhiteNoise warns on every request when STATIC_ROOT is missing (collectstatic creates it in `make run`)."""
+    import os
+
+    from django.conf import settings
+
+    if settings.configured and settings.STATIC_ROOT:
+        os.makedirs(settings.STATIC_ROOT, exist_ok=True)

@@ -38,8 +38,8 @@ def validate_files(value: Any) -> list[dict[str, Any]]:
             if item.get(key) is not None and (not isinstance(item[key], str) or len(item[key]) > 4000):
                 raise serializers.ValidationError(f"files[{index}].{key} must be a string of at most 4000 chars.")
         size = item.get("size_bytes")
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-            raise serializers.ValidationError(f"files[{index}].size_bytes must be a non-negative integer.")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**62):
+            raise serializers.ValidationError(f"files[{index}].size_bytes must be a non-negative integer below 2^62.")
         cleaned.append({key: item[key] for key in item if item[key] is not None})
     return cleaned
 

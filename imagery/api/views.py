@@ -24,7 +24,7 @@ IMAGE_FILTERS = [
     "published", "storage_state", "area", "azimuth_angle", "bright_fraction", "cloud_fraction", "alt_cloud_fraction",
     "confidence_dlsr", "fill_fraction", "incidence_angle", "roll_angle", "solar_azimuth_angle",
     "solar_elevation_angle", "view_angle", "processing_pipeline_id", "satellite_id", "provider_id", "provider_url",
-    "preview_url", "created", "modified", "tags", "geometry", "owners", "readers", "writers",
+    "preview_url", "created", "modified", "tags", "geometry", "owners",
 ]
 IMAGE_SORTS = [
     "name", "product_id", "acquired", "acquired_end", "published", "storage_state", "area", "azimuth_angle",

@@ -24,7 +24,9 @@ from ..filtersets import BandFilterSet, ProductFilterSet
 from ..models import Band, Product, ProductTask
 from .serializers import BandSerializer, ProductSerializer
 
-ACL_FILTERS = ("owners", "readers", "writers")
+# Only `owners` is filterable (protocol §4.1): readers/writers are redacted for non-owners, and filtering
+# on them would reveal the hidden entries.
+ACL_FILTERS = ("owners",)
 
 
 def _fields(model, names: list[str], paths: dict[str, str] | None = None) -> dict[str, FilterField]:
@@ -62,7 +64,8 @@ class ProductViewSet(CatalogViewSet):
     def perform_update(self, *, obj, attributes):
         serializer = self.serializer_class(obj, data=attributes, partial=True, context=self.serializer_context())
         serializer.is_valid(raise_exception=True)
-        return services.product_update(product=obj, attributes=dict(serializer.validated_data))
+        return services.product_update(product=obj, attributes=dict(serializer.validated_data),
+                                       user=self.request.user)
 
     def perform_destroy(self, *, obj) -> None:
         services.product_delete(product=obj)
@@ -141,7 +144,10 @@ class ProductTaskViewSet(viewsets.ViewSet):
         unknown = set(attributes) - {"owners", "readers", "writers", "inherit"}
         if unknown:
             raise BadRequest(f"Unknown attribute(s) {sorted(unknown)}.", pointer=f"/data/attributes/{min(unknown)}")
-        parameters: dict[str, Any] = {"inherit": bool(attributes.get("inherit", False))}
+        inherit = attributes.get("inherit", False)
+        if not isinstance(inherit, bool):
+            raise BadRequest("inherit must be true or false.", pointer="/data/attributes/inherit")
+        parameters: dict[str, Any] = {"inherit": inherit}
         serializer = ProductSerializer(data={k: ([v] if isinstance(v, str) else v) for k, v in attributes.items()
                                              if k in ("owners", "readers", "writers") and v is not None},
                                        partial=True)

@@ -7,7 +7,6 @@ Re-running it changes nothing but the printed access token: the password and the
 from __future__ import annotations
 
 import os
-import shlex
 from pathlib import Path
 
 from django.conf import settings
@@ -16,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.crypto import get_random_string
 
 from accounts.services import organization_create, user_create_or_update
+from accounts.snippets import CLIENT_INSTALL, access_token_exports, client_url_exports, refresh_token_exports
 from accounts.tokens import InvalidRefreshToken, issue_access_token, refresh_token_create, refresh_token_get_usable
 
 DEMO_ORGANIZATION_SLUG = "demo"
@@ -128,11 +128,14 @@ class Command(BaseCommand):
         refresh_token: str,
         refresh_token_path: Path,
     ) -> str:
-        quote = shlex.quote
-        catalog_url = f"{base_url}/{settings.CATALOG_URL_PREFIX}"
+        client_lines = "\n".join(
+            [CLIENT_INSTALL, *client_url_exports(base_url=base_url), *access_token_exports(access_token=access_token)]
+        )
+        refresh_lines = "\n".join(refresh_token_exports(client_id=DEMO_CLIENT_ID, refresh_token=refresh_token))
         return f"""\
 Tessera demo is ready.
 
+  Web UI:    {base_url}/
   Admin:     {base_url}/admin/
   Username:  {ADMIN_USERNAME}
   Password:  {password}   ({password_source})
@@ -140,12 +143,7 @@ Tessera demo is ready.
 
 Point the descarteslabs client at this server (the token is valid for 24 hours):
 
-pip install 'descarteslabs==3.2.2' 'setuptools<81'
-export DESCARTESLABS_CATALOG_V2_URL={quote(catalog_url)}
-export DESCARTESLABS_RASTER_URL={quote(base_url + "/raster/v2")}
-export DESCARTESLABS_IAM_URL={quote(base_url)}
-export DESCARTESLABS_TOKEN={access_token}
-unset CLIENT_ID DESCARTESLABS_CLIENT_ID
+{client_lines}
 
 python - <<'EOF'
 from descarteslabs.catalog import Product
@@ -155,7 +153,5 @@ EOF
 Or, instead of DESCARTESLABS_TOKEN, let the client fetch fresh tokens itself with a refresh token
 (kept in {refresh_token_path}; revoke it in the admin under Refresh tokens):
 
-unset DESCARTESLABS_TOKEN CLIENT_ID CLIENT_SECRET DESCARTESLABS_CLIENT_SECRET
-export DESCARTESLABS_CLIENT_ID={DEMO_CLIENT_ID}
-export DESCARTESLABS_REFRESH_TOKEN={quote(refresh_token)}
+{refresh_lines}
 """

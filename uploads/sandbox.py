@@ -1,0 +1,179 @@
+"""Runs `uploads.ingest_child` in a resource-limited child process (security notes §2.5, §2.6).
+
+Hard limits live here, not in dramatiq: dramatiq's TimeLimit cannot interrupt C code. The child gets
+RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE / RLIMIT_NPROC / no core dumps, a wall-clock timeout, a minimal
+environment without credentials, dies with its parent (PR_SET_PDEATHSIG), and — where the kernel lets an
+unprivileged process do so — runs in its own network namespace, i.e. without network.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The module the child runs (`python -m`); tests point it at stand-ins that misbehave on purpose.
+CHILD_MODULE = "uploads.ingest_child"
+# GDAL configuration of the child (security notes §2.5), set before rasterio is imported there.
+GDAL_ENVIRONMENT = {
+    "GDAL_SKIP": "VRT MRF GTI MBTiles PDF PCIDSK NITF RPFTOC KMLSUPEROVERLAY WMS WCS HTTP STACIT STACTA DAAS EEDAI "
+                 "PLMOSAIC OGCAPI ESRIC netCDF HDF5 HDF4",
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "GDAL_PAM_ENABLED": "NO",
+    "GDAL_VRT_ENABLE_PYTHON": "NO",
+    "GDAL_VRT_ENABLE_RAWRASTERBAND": "NO",
+    "GDAL_DRIVER_PATH": "disable",
+    "GDAL_CACHEMAX": "256",
+    "GDAL_NUM_THREADS": "1",
+    "GDAL_HTTP_TIMEOUT": "5",
+    "GDAL_HTTP_MAX_RETRY": "0",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".none",
+    "PROJ_NETWORK": "OFF",
+    # One thread per job: the worker's concurrency is its process/thread count, not BLAS's.
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+_PR_SET_PDEATHSIG = 1
+try:
+    _LIBC: Any = ctypes.CDLL(None, use_errno=True)
+except OSError:  # pragma: no cover - not Linux
+    _LIBC = None
+
+
+@dataclass(frozen=True)
+class ChildLimits:
+    timeout: float  # wall clock, seconds
+    memory: int  # RLIMIT_AS, bytes
+    max_output: int  # RLIMIT_FSIZE, bytes
+    isolate_network: bool = True
+
+
+@dataclass(frozen=True)
+class ChildOutcome:
+    """How the child ended: `document` is its JSON answer when it gave one."""
+
+    document: dict[str, Any] | None
+    returncode: int | None
+    timed_out: bool
+    lost_lease: bool
+    stderr_tail: str
+    seconds: float
+
+    @property
+    def killed_by(self) -> str | None:
+        if self.returncode is not None and self.returncode < 0:
+            try:
+                return signal.Signals(-self.returncode).name
+            except ValueError:
+                return f"signal {-self.returncode}"
+        return None
+
+
+def child_environment(*, workdir: str) -> dict[str, str]:
+    """A fresh environment: nothing of the worker's (database/broker/storage credentials) is inherited."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": workdir,
+        "TMPDIR": workdir,
+        "CPL_TMPDIR": workdir,
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        **GDAL_ENVIRONMENT,
+    }
+
+
+def _limit_child(limits: ChildLimits) -> Callable[[], None]:
+    cpu = max(1, int(limits.timeout) + 1)
+
+    def apply() -> None:  # runs in the forked child, before exec: only async-signal-friendly work here
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_output, limits.max_output))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        # The child needs no processes or threads of its own (all thread pools are pinned to 1 above).
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+        if _LIBC is not None:
+            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if limits.isolate_network:
+                # Best effort: succeeds where unprivileged user namespaces are allowed; the child then has
+                # only a loopback device that is down, i.e. no network at all.
+                _LIBC.unshare(_CLONE_NEWUSER | _CLONE_NEWNET)
+
+    return apply
+
+
+def run_child(request: dict[str, Any], *, workdir: str, limits: ChildLimits,
+              heartbeat: Callable[[], bool] | None = None, heartbeat_every: float = 10.0) -> ChildOutcome:
+    """Run one ingest request in a sandboxed child; `heartbeat()` returning False aborts it (lease lost)."""
+    stdout_path = Path(workdir) / "child.stdout"
+    stderr_path = Path(workdir) / "child.stderr"
+    started = time.monotonic()
+    timed_out = lost_lease = False
+    with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            [sys.executable, "-s", "-m", CHILD_MODULE],
+            stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, cwd=str(PROJECT_ROOT),
+            env=child_environment(workdir=workdir), preexec_fn=_limit_child(limits), start_new_session=True,
+            close_fds=True,
+        )
+        try:
+            assert process.stdin is not None
+            try:
+                process.stdin.write(json.dumps(request).encode())
+                process.stdin.close()
+            except BrokenPipeError:
+                pass  # the child died at once; its exit status says why
+            deadline = started + limits.timeout
+            next_beat = started + heartbeat_every
+            while True:
+                now = time.monotonic()
+                wait = max(0.01, min(deadline, next_beat) - now)
+                try:
+                    process.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                now = time.monotonic()
+                if now >= deadline:
+                    timed_out = True
+                    break
+                if heartbeat is not None and now >= next_beat:
+                    next_beat = now + heartbeat_every
+                    if not heartbeat():
+                        lost_lease = True
+                        break
+        finally:
+            if process.poll() is None:
+                _kill_group(process)
+            process.wait()
+    document = None
+    text = stdout_path.read_text(errors="replace").strip()
+    if text and not (timed_out or lost_lease):
+        try:
+            document = json.loads(text.splitlines()[-1])
+        except ValueError:
+            document = None
+    stderr_tail = stderr_path.read_text(errors="replace")[-4000:]
+    return ChildOutcome(document=document, returncode=process.returncode, timed_out=timed_out, lost_lease=lost_lease,
+                        stderr_tail=stderr_tail, seconds=time.monotonic() - started)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
