@@ -58,7 +58,11 @@ def service_env() -> dict[str, str]:
             if "=" in line:
                 key, value = line.split("=", 1)
                 env[key] = value.strip("'\"")
-    return {key: os.environ.get(key) or env.get(key, "") for key in ("DATABASE_URL", "REDIS_URL")}
+    found = {key: os.environ.get(key) or env.get(key, "") for key in ("DATABASE_URL", "REDIS_URL")}
+    # Django's test-database machinery creates test_<name>; a name of our own never collides with test runs.
+    if found["DATABASE_URL"]:
+        found["DATABASE_URL"] = found["DATABASE_URL"].rsplit("/", 1)[0] + "/tessera_bench_ingest"
+    return found
 
 
 def make_big_raster(path: Path) -> None:

@@ -723,7 +723,9 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(port, "/")
         headers = {"Content-Type": "application/vnd.api+json", "Accept": "application/vnd.api+json"}
         clients = {key: Client(port, {**headers, "Authorization": f"Bearer {token}"}) for key, token in tokens.items()}
+        loadavg = {"before_ours": os.getloadavg()[0]}
         ours, ours_firsts = run_side("ours", clients, queries, samples=args.samples, budget_s=args.budget, prefix=API)
+        loadavg["after_ours"] = os.getloadavg()[0]
         correctness = check_answers(catalog, queries, ours_firsts, principals, args.check)
         stop(server)
         server = None
@@ -736,8 +738,10 @@ def main(argv: list[str] | None = None) -> int:
             wait_for(args.peer_port, "/_mgmt/ping")
             peer_client = Client(args.peer_port, {"Content-Type": "application/json"})
             peer_clients: dict[str, Any] = {"acme": peer_client, "globex": peer_client, "_peer_dsn": peer_dsn}
+            loadavg["before_peer"] = os.getloadavg()[0]
             peer_timings, peer_firsts = run_side("peer", peer_clients, queries, samples=args.samples,
                                                  budget_s=args.budget, prefix="")
+            loadavg["after_peer"] = os.getloadavg()[0]
             correctness += check_peer_data(catalog, queries, peer_firsts)
         table, summary = report(ours, peer_timings)
         print()
@@ -746,6 +750,7 @@ def main(argv: list[str] | None = None) -> int:
         met = targets(summary, bool(args.peer))
         failures = [c for c in correctness if not c["ok"]]
         print(f"correctness: {len(correctness) - len(failures)}/{len(correctness)} sampled answers equal brute force")
+        print("1-minute load average (other work on the machine):", json.dumps(loadavg))
         print("targets:", json.dumps(met))
         with psycopg.connect(dsn) as conn:
             settings_rows = conn.execute(
@@ -757,7 +762,7 @@ def main(argv: list[str] | None = None) -> int:
             "images": args.images, "seed": args.seed, "samples": args.samples, "variants": args.variants,
             "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "git": git.stdout.strip(),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-            "postgres": dict(settings_rows), "load": load_info, "results": summary, "targets": met,
+            "postgres": dict(settings_rows), "load": load_info, "loadavg": loadavg, "results": summary, "targets": met,
             "correctness": {"checked": len(correctness), "failed": failures},
             "raw_ms": {"ours": {k: [round(v, 2) for v in vs] for k, vs in ours.items()},
                        "peer": {k: [round(v, 2) for v in vs] for k, vs in (peer_timings or {}).items()}},

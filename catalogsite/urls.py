@@ -30,10 +30,12 @@ urlpatterns = [
 
 
 def _is_api(request) -> bool:
-    """API clients get JSON:API error documents; browsers on UI pages get HTML pages."""
+    """Browsers asking for a page get an HTML error page; everything else (API clients, the API's paths, the
+    raster service, `/token`) keeps getting the JSON:API error document it can parse."""
     path = request.path.lstrip("/")
-    return (path == "token" or path.startswith((f"{catalog_prefix}/", "api/", "raster/"))
-            or path == catalog_prefix)
+    if path == "token" or path == catalog_prefix or path.startswith((f"{catalog_prefix}/", "api/", "raster/")):
+        return True
+    return "text/html" not in request.headers.get("Accept", "")
 
 
 def handler404(request, exception=None):  # noqa: ARG001 - Django's handler signature

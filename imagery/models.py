@@ -60,10 +60,20 @@ class Image(CatalogObject):
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["product", "name"], name="image_unique_name_per_product")]
+        # What the search and summary paths need (bench/README.md has the EXPLAIN evidence):
+        # - GiST on geometry (spatial_index above) for `intersects`;
+        # - (product, <sort field>, id) B-trees: a product's images in sort order, so a page after a
+        #   keyset position `(field, id) > (v, last)` is one index range (catalogsite/pagination.py);
+        # - (product, id, acquired): the default order (id) within a product, with an acquired range
+        #   checked on the index entries (an Index Cond) instead of on fetched rows. Without it the
+        #   planner walked the primary key from the start of the catalog for `product + date range`
+        #   (ids, like real scene names, embed dates, so the matches sat far from the start);
+        # - GIN on tags and on the ACL arrays (catalogsite/permissions.py).
         indexes = [
             *CatalogObject.acl_indexes("image"),
             models.Index(fields=["product", "acquired", "id"], name="image_product_acquired"),
             models.Index(fields=["product", "cloud_fraction", "id"], name="image_product_cloud"),
+            models.Index(fields=["product", "id", "acquired"], name="image_product_id_acquired"),
             models.Index(fields=["acquired", "id"], name="image_acquired"),
         ]
 

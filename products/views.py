@@ -54,7 +54,7 @@ def prepare_filter_form(filterset, names: tuple[str, ...]) -> list:
             field.widget.input_type = "number"
             field.widget.attrs.update({"step": "0.05", "min": "0", "max": "1"})
         elif name == "storage_state":
-            field.empty_label = "Any"
+            field.widget.choices = [("", "Any"), *[choice for choice in field.widget.choices if choice[0] != ""]]
     labels = {"q": "Search", "tags": "Tag", "namespace": "Namespace", "name__icontains": "Name contains",
               "acquired_after": "Acquired from", "acquired_before": "Acquired before",
               "cloud_fraction__lte": "Max cloud fraction", "storage_state": "Storage"}

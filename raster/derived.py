@@ -13,8 +13,9 @@ The client documents none of the formulas; they follow the protocol notes' infer
 * `bai_uint16(red, nir)` = 1 / ((0.1 − red)² + (0.06 − nir)²): unbounded, so its UInt16 encoding is the index
   itself, rounded and saturated at 65535 (the declared [-1, 1] physical range cannot describe it);
 * `sqrt(red)` = √red (negative inputs masked);
-* `visual_cloud_mask(red, green, blue)` = 1 where a pixel is bright and grey (each band normalised by its
-  display range: mean ≥ 0.3, spread (max − min) ≤ 0.15 of the mean… i.e. white-ish), else 0.
+* `visual_cloud_mask(red, green, blue)` = 1 where a pixel looks like cloud — bright and grey — else 0: with
+  each band as a 0..1 fraction of its display range, mean ≥ 0.3, green ≥ 0.25 and spread (max − min) ≤ 15 %
+  of the mean.
 """
 
 from __future__ import annotations

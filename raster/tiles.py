@@ -141,10 +141,10 @@ def plan_tile(*, user, query: TileQuery) -> TilePlan:
     """Images, bands, scales, colormap and the ETag of a tile — everything but the pixels."""
     visible = Image.objects.restrict(user, Action.VIEW).filter(storage_state=StorageState.AVAILABLE)
     if query.image_id:
-        image = visible.filter(pk=query.image_id).first()
+        image = visible.select_related("product").filter(pk=query.image_id).first()
         if image is None:
             raise exceptions.NotFound(f"Image {query.image_id} not found.")
-        product = Product.objects.get(pk=image.product_id)
+        product = image.product
         images = [image]
     else:
         product = Product.objects.restrict(user, Action.VIEW).filter(pk=query.product_id).first()

@@ -738,7 +738,20 @@ def run(request: IngestRequest) -> IngestResult:
         raise OutOfMemory(f"decoding the file needs more memory than the ingest limit: {names.clean(str(exc))}") \
             from None
     except (RasterioError, CPLE_BaseError) as exc:
-        raise InvalidRaster(f"the file could not be read: {names.clean(str(exc))}") from None
+        raise InvalidRaster(f"the file could not be read: {names.clean(_gdal_message(exc))}") from None
+
+
+def _gdal_message(exc: BaseException) -> str:
+    """rasterio wraps GDAL's own error ("Read failed. See previous exception"): report GDAL's words."""
+    seen = exc
+    for _ in range(5):
+        cause = seen.__cause__ or seen.__context__
+        if cause is None:
+            break
+        seen = cause
+        if isinstance(seen, CPLE_BaseError):
+            return str(seen)
+    return str(exc)
 
 
 def _run(request: IngestRequest, started: float) -> IngestResult:

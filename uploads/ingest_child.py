@@ -22,30 +22,41 @@ import traceback
 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    raw = sys.stdin.read()
+    ingest = None
+    import_error: BaseException | None = None
     try:
+        # Loaded before the request is read: a pre-started child has GDAL ready when its job arrives.
         from uploads import ingest
-
-        request = ingest.IngestRequest.from_dict(json.loads(raw))
-        result = ingest.run(request)
-        document = {"ok": True, "result": result.to_dict()}
-    except MemoryError:
-        document = {"ok": False, "kind": "resource",
-                    "message": "processing the file needs more memory than the ingest limit allows."}
-    except Exception as exc:  # noqa: BLE001 - every outcome must reach the parent as one JSON document
-        from uploads.ingest import InvalidRaster, RasterTooLarge
-
-        if isinstance(exc, RasterTooLarge):
-            document = {"ok": False, "kind": "resource", "message": str(exc)}
-        elif isinstance(exc, InvalidRaster):
-            document = {"ok": False, "kind": "invalid", "message": str(exc)}
-        else:
-            traceback.print_exc(file=sys.stderr)
-            document = {"ok": False, "kind": "internal",
-                        "message": f"unexpected {type(exc).__name__} while processing the file."}
+    except (Exception, MemoryError) as exc:  # noqa: BLE001 - reported as the job's outcome, below
+        import_error = exc
+        traceback.print_exc(file=sys.stderr)
+    raw = sys.stdin.read()
+    if ingest is None:
+        kind = "resource" if isinstance(import_error, MemoryError) else "internal"
+        document = {"ok": False, "kind": kind, "message": "the raster libraries could not be loaded within the "
+                                                          "ingest limits."}
+    else:
+        document = _run(ingest, raw)
     sys.stdout.write(json.dumps(document) + "\n")
     sys.stdout.flush()
     return 0
+
+
+def _run(ingest, raw: str) -> dict:
+    try:
+        result = ingest.run(ingest.IngestRequest.from_dict(json.loads(raw)))
+        return {"ok": True, "result": result.to_dict()}
+    except MemoryError:
+        return {"ok": False, "kind": "resource",
+                "message": "processing the file needs more memory than the ingest limit allows."}
+    except ingest.RasterTooLarge as exc:
+        return {"ok": False, "kind": "resource", "message": str(exc)}
+    except ingest.InvalidRaster as exc:
+        return {"ok": False, "kind": "invalid", "message": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - every outcome must reach the parent as one JSON document
+        traceback.print_exc(file=sys.stderr)
+        return {"ok": False, "kind": "internal",
+                "message": f"unexpected {type(exc).__name__} while processing the file."}
 
 
 if __name__ == "__main__":

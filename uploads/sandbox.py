@@ -15,6 +15,8 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,58 +118,134 @@ def _limit_child(limits: ChildLimits) -> Callable[[], None]:
     return apply
 
 
+@dataclass
+class _Child:
+    """A started child (one per job, never reused) with its anonymous stdout/stderr files."""
+
+    process: subprocess.Popen
+    stdout: Any
+    stderr: Any
+    key: tuple
+
+
+_warm: dict[int, _Child] = {}
+_warm_lock = threading.Lock()
+
+
+def _spawn(limits: ChildLimits, *, scratch: str) -> _Child:
+    # Anonymous files, not pipes: a chatty child can never block on a full pipe, and nothing is left on disk.
+    stdout = tempfile.TemporaryFile()  # noqa: SIM115 - owned by the _Child, closed in _finish
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115
+    process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        [sys.executable, "-s", "-m", CHILD_MODULE],
+        stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, cwd=str(PROJECT_ROOT),
+        env=child_environment(workdir=scratch), preexec_fn=_limit_child(limits), start_new_session=True,
+        close_fds=True,
+    )
+    return _Child(process=process, stdout=stdout, stderr=stderr, key=(CHILD_MODULE, limits, scratch))
+
+
+def _take_child(limits: ChildLimits, *, scratch: str, prespawned: bool) -> _Child:
+    """This thread's pre-started child when it matches the current limits, else a fresh one."""
+    if prespawned:
+        with _warm_lock:
+            child = _warm.pop(threading.get_ident(), None)
+        if child is not None:
+            if child.key == (CHILD_MODULE, limits, scratch) and child.process.poll() is None:
+                return child
+            _discard(child)
+    return _spawn(limits, scratch=scratch)
+
+
+def _prespawn(limits: ChildLimits, *, scratch: str) -> None:
+    """Start the next child now, so its interpreter and GDAL are loaded before the next job arrives.
+
+    It waits on stdin, under the same limits; PR_SET_PDEATHSIG ties it to this thread, so it never
+    outlives the worker.
+    """
+    child = _spawn(limits, scratch=scratch)
+    with _warm_lock:
+        previous = _warm.pop(threading.get_ident(), None)
+        _warm[threading.get_ident()] = child
+    if previous is not None:
+        _discard(previous)
+
+
+def _discard(child: _Child) -> None:
+    if child.process.poll() is None:
+        _kill_group(child.process)
+    child.process.wait()
+    for handle in (child.process.stdin, child.stdout, child.stderr):
+        if handle is not None:
+            handle.close()
+
+
+def discard_prespawned() -> None:
+    """Stop every pre-started child (tests, shutdown)."""
+    with _warm_lock:
+        children = list(_warm.values())
+        _warm.clear()
+    for child in children:
+        _discard(child)
+
+
 def run_child(request: dict[str, Any], *, workdir: str, limits: ChildLimits,
-              heartbeat: Callable[[], bool] | None = None, heartbeat_every: float = 10.0) -> ChildOutcome:
-    """Run one ingest request in a sandboxed child; `heartbeat()` returning False aborts it (lease lost)."""
-    stdout_path = Path(workdir) / "child.stdout"
-    stderr_path = Path(workdir) / "child.stderr"
+              heartbeat: Callable[[], bool] | None = None, heartbeat_every: float = 10.0,
+              scratch: str | None = None, prespawn: bool = True) -> ChildOutcome:
+    """Run one ingest request in a sandboxed child; `heartbeat()` returning False aborts it (lease lost).
+
+    With `prespawn`, the child was started at the end of this thread's previous job (one process per
+    job still: a child is never reused) and the next one is started before returning.
+    """
+    scratch = scratch or workdir
     started = time.monotonic()
     timed_out = lost_lease = False
-    with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
-        process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            [sys.executable, "-s", "-m", CHILD_MODULE],
-            stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, cwd=str(PROJECT_ROOT),
-            env=child_environment(workdir=workdir), preexec_fn=_limit_child(limits), start_new_session=True,
-            close_fds=True,
-        )
+    child = _take_child(limits, scratch=scratch, prespawned=prespawn)
+    process = child.process
+    try:
+        assert process.stdin is not None
         try:
-            assert process.stdin is not None
+            process.stdin.write(json.dumps(request).encode())
+            process.stdin.close()
+        except BrokenPipeError:
+            pass  # the child died at once; its exit status says why
+        deadline = started + limits.timeout
+        next_beat = started + heartbeat_every
+        while True:
+            now = time.monotonic()
+            wait = max(0.01, min(deadline, next_beat) - now)
             try:
-                process.stdin.write(json.dumps(request).encode())
-                process.stdin.close()
-            except BrokenPipeError:
-                pass  # the child died at once; its exit status says why
-            deadline = started + limits.timeout
-            next_beat = started + heartbeat_every
-            while True:
-                now = time.monotonic()
-                wait = max(0.01, min(deadline, next_beat) - now)
-                try:
-                    process.wait(timeout=wait)
+                process.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if now >= deadline:
+                timed_out = True
+                break
+            if heartbeat is not None and now >= next_beat:
+                next_beat = now + heartbeat_every
+                if not heartbeat():
+                    lost_lease = True
                     break
-                except subprocess.TimeoutExpired:
-                    pass
-                now = time.monotonic()
-                if now >= deadline:
-                    timed_out = True
-                    break
-                if heartbeat is not None and now >= next_beat:
-                    next_beat = now + heartbeat_every
-                    if not heartbeat():
-                        lost_lease = True
-                        break
-        finally:
-            if process.poll() is None:
-                _kill_group(process)
-            process.wait()
+    finally:
+        if process.poll() is None:
+            _kill_group(process)
+        process.wait()
     document = None
-    text = stdout_path.read_text(errors="replace").strip()
+    child.stdout.seek(0)
+    text = child.stdout.read().decode(errors="replace").strip()
     if text and not (timed_out or lost_lease):
         try:
             document = json.loads(text.splitlines()[-1])
         except ValueError:
             document = None
-    stderr_tail = stderr_path.read_text(errors="replace")[-4000:]
+    child.stderr.seek(0)
+    stderr_tail = child.stderr.read()[-4000:].decode(errors="replace")
+    child.stdout.close()
+    child.stderr.close()
+    if prespawn:
+        _prespawn(limits, scratch=scratch)
     return ChildOutcome(document=document, returncode=process.returncode, timed_out=timed_out, lost_lease=lost_lease,
                         stderr_tail=stderr_tail, seconds=time.monotonic() - started)
 

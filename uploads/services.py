@@ -375,7 +375,7 @@ def _ingest(job: _Job) -> str:
     request = _child_request(job)
     limits = ChildLimits(timeout=settings.INGEST_CHILD_TIMEOUT, memory=settings.INGEST_CHILD_MEMORY,
                          max_output=settings.INGEST_CHILD_MAX_OUTPUT)
-    outcome = run_child(request, workdir=str(job.workdir), limits=limits,
+    outcome = run_child(request, workdir=str(job.workdir), limits=limits, scratch=settings.INGEST_WORK_DIR,
                         heartbeat=lambda: _renew_lease(upload_id=upload.pk, worker=job.worker),
                         heartbeat_every=max(1.0, settings.INGEST_LEASE_SECONDS / 3))
     if outcome.lost_lease:

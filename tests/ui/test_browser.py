@@ -78,6 +78,24 @@ def test_login_rejects_a_wrong_password_then_shows_the_dashboard(open_browser, m
     expect(page.locator(".user-menu")).to_contain_text("acme · admin")
     session.screenshot("02-dashboard-empty")
 
+    # Keyboard: the first Tab reaches "Skip to content", which moves the focus to the page's main region;
+    # the next Tabs walk the main actions, and Enter follows a focused link.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "content"
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == "New product":
+            break
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(session.url("/products/add/"))
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "id_id":
+            break
+    assert page.evaluate("document.activeElement.id") == "id_id", "the product id field is not reachable by Tab"
+
     page.click("text=Log out")
     expect(page).to_have_url(re.compile(r"/login/$"))
     session.goto("/")
