@@ -48,18 +48,34 @@ def principals_for(user) -> Principals:
     if cached is not None:
         return cached
 
-    from .models import EmailAddress, Group, Membership
+    from django.contrib.postgres.aggregates import ArrayAgg
+    from django.db.models import F, Q, Value
+    from django.db.models.functions import Concat, Lower
 
-    namespace = user.namespace
-    membership = Membership.objects.filter(user=user).select_related("organization").first()
-    organization = membership.organization.slug if membership else None
-    is_org_admin = bool(membership and membership.role == MembershipRole.ADMIN)
-    group_names = sorted(
-        f"{org_slug}:{name}"
-        for org_slug, name in Group.objects.filter(members=user).values_list("organization__slug", "name")
+    from .models import User
+
+    # One query for membership, groups and verified emails: this runs on every authenticated request.
+    rows = list(
+        User.objects.filter(pk=user.pk)
+        .order_by()
+        .values("membership__organization__slug", "membership__role")
+        .annotate(
+            group_names=ArrayAgg(
+                Concat(F("catalog_groups__organization__slug"), Value(":"), F("catalog_groups__name")),
+                filter=Q(catalog_groups__isnull=False), distinct=True, default=Value([]),
+            ),
+            emails=ArrayAgg(
+                Lower("email_addresses__email"), filter=Q(email_addresses__is_verified=True), distinct=True,
+                default=Value([]),
+            ),
+        )[:1]
     )
-    verified = EmailAddress.objects.filter(user=user, is_verified=True).values_list("email", flat=True)
-    emails = [email.lower() for email in verified]
+    row = rows[0] if rows else {}
+    namespace = user.namespace
+    organization = row.get("membership__organization__slug")
+    is_org_admin = bool(organization and row.get("membership__role") == MembershipRole.ADMIN)
+    group_names = sorted(row.get("group_names") or [])
+    emails = list(row.get("emails") or [])
 
     readable = {f"user:{namespace}"}
     readable.update(f"email:{e}" for e in emails)
