@@ -152,13 +152,12 @@ class Bench:
 
     def client(self):
         from django.conf import settings
+        from django.db import transaction
         from rest_framework.test import APIClient
 
         from accounts.tokens import issue_access_token
         from products.services import band_create, product_create
         from tests.factories import make_user
-
-        from django.db import transaction
 
         user = make_user("bench", org="bench")
         self.products = {}

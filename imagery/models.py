@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, GistIndex
 from django.db import models
 
 from catalogsite.models import CatalogObject
@@ -60,18 +61,26 @@ class Image(CatalogObject):
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["product", "name"], name="image_unique_name_per_product")]
-        # What the search and summary paths need (bench/README.md has the EXPLAIN evidence):
-        # - GiST on geometry (spatial_index above) for `intersects`;
+        # What the search and summary paths need (bench/README.md has the EXPLAIN ANALYZE evidence at 1M):
+        # - GiST on geometry (spatial_index above) and on (product, geometry) (btree_gist): `product +
+        #   intersects` is one index scan instead of a BitmapAnd with a 400k-entry product bitmap;
         # - (product, <sort field>, id) B-trees: a product's images in sort order, so a page after a
-        #   keyset position `(field, id) > (v, last)` is one index range (catalogsite/pagination.py);
-        # - (product, id, acquired): the default order (id) within a product, with an acquired range
-        #   checked on the index entries (an Index Cond) instead of on fetched rows. Without it the
-        #   planner walked the primary key from the start of the catalog for `product + date range`
-        #   (ids, like real scene names, embed dates, so the matches sat far from the start);
-        # - GIN on tags and on the ACL arrays (catalogsite/permissions.py).
+        #   keyset position `(field, id) > (v, last)` is one index range (catalogsite/pagination.py).
+        #   (product, acquired, id) also INCLUDEs what summaries and the ACL filter read, so summaries
+        #   and `product + date` counts are index-only scans;
+        # - (product, id, acquired): the default order (id) within a product, an acquired range being an
+        #   Index Cond on the entries. Without it the planner walked the primary key from the start of the
+        #   catalog for `product + date range` (ids, like real scene names, embed dates);
+        # - GIN on tags and on owners (the owner-only actions). No GIN on readers/writers: at 1M images an
+        #   org member's `readers && {org:x,…}` matches most rows, and the planner, underestimating GIN
+        #   bitmap costs, AND-ed a 630k-entry ACL bitmap into selective spatial scans (count of a 10° box:
+        #   175 ms instead of 15). The ACL (catalogsite/permissions.py, unchanged) is now a row filter.
         indexes = [
-            *CatalogObject.acl_indexes("image"),
-            models.Index(fields=["product", "acquired", "id"], name="image_product_acquired"),
+            GinIndex(fields=["owners"], name="image_owners_gin"),
+            GinIndex(fields=["tags"], name="image_tags_gin"),
+            GistIndex(fields=["product", "geometry"], name="image_product_geometry"),
+            models.Index(fields=["product", "acquired", "id"], name="image_product_acquired_cover",
+                         include=["size_bytes", "owners", "readers", "writers"]),
             models.Index(fields=["product", "cloud_fraction", "id"], name="image_product_cloud"),
             models.Index(fields=["product", "id", "acquired"], name="image_product_id_acquired"),
             models.Index(fields=["acquired", "id"], name="image_acquired"),

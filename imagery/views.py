@@ -20,6 +20,7 @@ from catalogsite.geo import geometry_to_geojson
 from catalogsite.permissions import can, visible_acl
 from catalogsite.serializers import format_timestamp
 from catalogsite.ui import get_visible_or_404
+from raster.tiles import tile_url_template
 from uploads import storage
 from uploads.models import ImageUpload
 
@@ -95,6 +96,7 @@ def image_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "files": files,
         "has_preview": _preview_key(image) is not None,
         "feature_json": json.dumps({"type": "FeatureCollection", "features": [feature]}) if feature else "",
+        "tiles_url": tile_url_template(image=image.pk) if files and any(f["downloadable"] for f in files) else "",
         "uploads": ImageUpload.objects.restrict(user, Action.VIEW).filter(image_id=image.pk).order_by("-created"),
         "acl": {field: visible_acl(user, image, field) for field in ("owners", "writers", "readers")},
         "can_change": can(user, image, Action.CHANGE),

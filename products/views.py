@@ -24,6 +24,7 @@ from catalogsite.permissions import can, visible_acl
 from catalogsite.ui import add_api_errors, get_visible_or_404, paginate
 from imagery.filtersets import ImageFilterSet
 from imagery.models import Image
+from raster.tiles import tile_url_template
 from uploads.models import ImageUpload
 
 from . import services
@@ -132,6 +133,9 @@ def product_detail(request: HttpRequest, pk: str) -> HttpResponse:
                         ("cloud_fraction", "Least cloudy")],
         "images_filtered": any(request.GET.get(name) for name in IMAGE_FILTERS),
         "footprints_url": f"{reverse('imagery:image_footprints')}?{query.urlencode()}",
+        "tiles_url": tile_url_template(product=product.pk, **{
+            key: value for key, value in request.GET.items() if key in ImageFilterSet.get_filters()
+            and key != "product_id" and value}) if bands else "",
         "can_change": can(user, product, Action.CHANGE),
         "can_share": can(user, product, Action.SHARE),
         "can_delete": can(user, product, Action.DELETE),

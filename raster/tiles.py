@@ -12,11 +12,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import morecantile
 import numpy as np
 from django.conf import settings
 from django.contrib.gis.geos import Polygon
+from django.urls import reverse
 from rest_framework import exceptions
 from rio_tiler.colormap import cmap as colormaps
 from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
@@ -283,3 +285,9 @@ def render_tile(*, plan: TilePlan, query: TileQuery) -> bytes:
     if driver == "JPEG":
         return render(data, img_format="JPEG", colormap=plan.colormap)
     return render(data, mask=alpha, img_format="PNG", colormap=plan.colormap)
+
+
+def tile_url_template(**params: str) -> str:
+    """The `/raster/v2/tiles/{z}/{x}/{y}.png?…` template the UI's Leaflet maps use as a pixel layer."""
+    path = reverse("raster:tile", kwargs={"z": 0, "x": 0, "y": 0, "fmt": "png"})
+    return f"{path.removesuffix('/0/0/0.png')}/{{z}}/{{x}}/{{y}}.png?{urlencode(params)}"

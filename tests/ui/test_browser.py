@@ -210,6 +210,9 @@ def test_upload_rgb_with_progress_then_footprint_on_the_map_and_preview(open_bro
     expect(footprints).to_have_attribute("data-map-ready", "true")
     expect(footprints).to_have_attribute("data-feature-count", "1")
     expect(footprints.locator("path.leaflet-interactive")).to_have_count(1)
+    # The image's own pixels are a tile layer from /raster/v2/tiles, drawn under the footprint outline.
+    expect(footprints).to_have_attribute("data-imagery-loaded", "true")
+    expect(footprints.locator("img.leaflet-tile-loaded[src*='/raster/v2/tiles/']").first).to_be_visible()
     expect(page.locator("#images table")).to_contain_text("RGB.byte")
     session.screenshot("07-product-detail-map")
 
