@@ -97,7 +97,8 @@ def ensure_database(admin_url: str, name: str) -> None:
 
 
 def migrate(env: dict[str, str]) -> None:
-    subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "manage.py", "migrate", "--noinput", "--skip-checks", "-v", "0"],
+    subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "manage.py", "migrate", "--noinput", "--skip-checks",
+                    "-v", "0"],
                    cwd=ROOT, env={**os.environ, **env}, check=True)
 
 
@@ -174,7 +175,7 @@ def load_catalog(*, catalog: Catalog, dsn: str, accounts: dict[str, Any]) -> dic
                     log(f"  copied {start:,} rows")
         timings["copy_s"] = round(time.perf_counter() - started, 1)
         started = time.perf_counter()
-        for name, definition in indexes:
+        for _, definition in indexes:
             conn.execute(definition)
         timings["create_indexes_s"] = round(time.perf_counter() - started, 1)
         conn.execute("CREATE TABLE IF NOT EXISTS tessera_bench_meta (meta jsonb)")
@@ -433,7 +434,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def stats(samples: list[float]) -> dict[str, float]:
     return {"n": len(samples), "p50": round(percentile(samples, 0.5), 2), "p95": round(percentile(samples, 0.95), 2),
-            "p99": round(percentile(samples, 0.99), 2), "mean": round(statistics.fmean(samples), 2) if samples else None}
+            "p99": round(percentile(samples, 0.99), 2),
+            "mean": round(statistics.fmean(samples), 2) if samples else None}
 
 
 def next_request(side: str, response: Any, body: Any) -> tuple[str, str, Any] | None:
@@ -455,64 +457,116 @@ def next_request(side: str, response: Any, body: Any) -> tuple[str, str, Any] | 
     return None
 
 
-def run_side(side: str, clients: dict[str, Client], queries: dict[str, list[Variant]], *, samples: int,
-             budget_s: float, prefix: str) -> tuple[dict[str, list[float]], dict[str, list[Any]]]:
-    """Time every query type; returns the samples (ms) and the first response of each variant."""
-    timings: dict[str, list[float]] = {}
-    firsts: dict[str, list[Any]] = {}
+@dataclass
+class Side:
+    """One server under test: its clients (by benchmark user) and the path prefix of its API."""
+
+    name: str
+    clients: dict[str, Any]
+    prefix: str
+    peer_dsn: str | None = None
+
+
+def _request_of(side: Side, variant: Variant) -> tuple[str, str, Any] | None:
+    request = variant.ours if side.name == "ours" else variant.peer
+    if request is None:
+        return None
+    method, path, body = request
+    return method, side.prefix + path, body
+
+
+def _walk(side: Side, variant: Variant, pages: int = 10) -> tuple[list[float], list[Any]]:
+    """Page 1 and then `links.next` up to page `pages`: (time of each page, each response)."""
+    request = _request_of(side, variant)
+    body = request[2] if request else None
+    times: list[float] = []
+    responses: list[Any] = []
+    while request is not None and len(times) < pages:
+        elapsed, status, response = side.clients[variant.user].request(*request)
+        if status != 200:
+            raise RuntimeError(f"{side.name} page {len(times) + 1}: HTTP {status}: {str(response)[:500]}")
+        times.append(elapsed)
+        responses.append(response)
+        request = next_request(side.name, response, body)
+        if request is not None and side.name == "ours":
+            request = (request[0], side.prefix + request[1], request[2])
+    return times, responses
+
+
+def warm_up(sides: list[Side], queries: dict[str, list[Variant]], rounds: int = 6) -> None:
+    """Every worker process's first requests are slow (imports, URL resolver, connection); the sync workers
+    get requests round-robin, so a few rounds of every query type warm them all before anything is timed."""
+    for _ in range(rounds):
+        for variants in queries.values():
+            for side in sides:
+                request = _request_of(side, variants[0]) if variants else None
+                if request is not None:
+                    side.clients[variants[0].user].request(*request)
+
+
+def run_sides(sides: list[Side], queries: dict[str, list[Variant]], *, samples: int, budget_s: float
+              ) -> dict[str, tuple[dict[str, list[float]], dict[str, list[Any]]]]:
+    """Time every query type on every side, INTERLEAVED request by request (ours, peer, ours, peer…), so
+    both servers are measured under the same background load of this shared machine.
+
+    Returns, per side, the samples (ms) per query type and the first response of each variant (kept from
+    an untimed warm-up pass, for the correctness checks)."""
+    timings: dict[str, dict[str, list[float]]] = {side.name: {} for side in sides}
+    firsts: dict[str, dict[str, list[Any]]] = {side.name: {} for side in sides}
     for name, variants in queries.items():
         if name in ("page_2", "page_10"):
             continue
-        usable = [v for v in variants if (v.ours if side == "ours" else v.peer) is not None]
-        if not usable:
+        active = [side for side in sides if any(_request_of(side, v) is not None for v in variants)]
+        if not active:
             continue
-        if name == "page_1":
-            pages: dict[int, list[float]] = {1: [], 2: [], 10: []}
-            started = time.perf_counter()
-            walked = 0
-            firsts["page_1"] = []
-            while walked < max(3, samples // 10) and (walked < 3 or time.perf_counter() - started < budget_s):
-                variant = usable[walked % len(usable)]
-                method, path, body = variant.ours if side == "ours" else variant.peer
-                request = (method, (prefix + path), body)
-                collected: list[Any] = []
-                for page in range(1, 11):
-                    if request is None:
-                        break
-                    elapsed, status, response = clients[variant.user].request(*request)
-                    if status != 200:
-                        raise RuntimeError(f"{side} {name} page {page}: HTTP {status}: {str(response)[:500]}")
-                    if walked >= 1 and page in pages:  # the first walk warms up
-                        pages[page].append(elapsed)
-                    collected.append(response)
-                    request = next_request(side, response, body)
-                    if request is not None:
-                        request = (request[0], request[1] if side == "peer" else prefix + request[1], request[2])
-                if walked < len(usable):
-                    firsts["page_1"].append(collected)
-                walked += 1
-            timings["page_1"], timings["page_2"], timings["page_10"] = pages[1], pages[2], pages[10]
-            continue
-        if side == "peer" and name in ("count_box_10deg", "summary_product"):
-            peer_mod.set_context(clients["_peer_dsn"], True)  # type: ignore[arg-type]
-        for variant in usable:  # warm-up pass, keeps the first answer of each variant for checking
-            method, path, body = variant.ours if side == "ours" else variant.peer
-            elapsed, status, response = clients[variant.user].request(method, prefix + path, body)
-            if status != 200:
-                raise RuntimeError(f"{side} {name}: HTTP {status}: {str(response)[:500]}")
-            firsts.setdefault(name, []).append(response)
-        measured: list[float] = []
+        contexts = [side for side in active if side.peer_dsn and name in ("count_box_10deg", "summary_product")]
+        for side in contexts:
+            peer_mod.set_context(side.peer_dsn, True)
         started = time.perf_counter()
-        while len(measured) < samples and (len(measured) < 5 or time.perf_counter() - started < budget_s):
-            variant = usable[len(measured) % len(usable)]
-            method, path, body = variant.ours if side == "ours" else variant.peer
-            elapsed, status, _ = clients[variant.user].request(method, prefix + path, body)
-            measured.append(elapsed)
-        if side == "peer" and name in ("count_box_10deg", "summary_product"):
-            peer_mod.set_context(clients["_peer_dsn"], False)  # type: ignore[arg-type]
-        timings[name] = measured
-        log(f"{side:5s} {name:28s} n={len(measured):4d} p50={percentile(measured, 0.5):8.1f} ms")
-    return timings, firsts
+        if name == "page_1":
+            for side in active:
+                timings[side.name].update({"page_1": [], "page_2": [], "page_10": []})
+                firsts[side.name]["page_1"] = []
+            walks = max(4, samples // 6)
+            for walk in range(walks + 1):  # walk 0 warms up (and is kept for checking, untimed)
+                if walk >= 4 and time.perf_counter() - started > budget_s:
+                    break
+                variant = variants[walk % len(variants)]
+                for side in active:
+                    times, responses = _walk(side, variant)
+                    if walk < len(variants):
+                        firsts[side.name]["page_1"].append(responses)
+                    if walk == 0:
+                        continue
+                    for page in (1, 2, 10):
+                        if len(times) >= page:
+                            timings[side.name][f"page_{page}"].append(times[page - 1])
+        else:
+            for variant in variants:  # warm-up pass; keeps the first answer of each variant
+                for side in active:
+                    request = _request_of(side, variant)
+                    if request is None:
+                        continue
+                    _, status, response = side.clients[variant.user].request(*request)
+                    if status != 200:
+                        raise RuntimeError(f"{side.name} {name}: HTTP {status}: {str(response)[:500]}")
+                    firsts[side.name].setdefault(name, []).append(response)
+            for side in active:
+                timings[side.name][name] = []
+            count = 0
+            while count < samples and (count < 5 or time.perf_counter() - started < budget_s):
+                variant = variants[count % len(variants)]
+                for side in active:
+                    request = _request_of(side, variant)
+                    if request is not None:
+                        timings[side.name][name].append(side.clients[variant.user].request(*request)[0])
+                count += 1
+        for side in contexts:
+            peer_mod.set_context(side.peer_dsn, False)
+        for side in active:
+            measured = timings[side.name].get(name, [])
+            log(f"{side.name:5s} {name:28s} n={len(measured):4d} p50={percentile(measured, 0.5):8.1f} ms")
+    return {side.name: (timings[side.name], firsts[side.name]) for side in sides}
 
 
 # ---- correctness -------------------------------------------------------------------------------------
@@ -555,7 +609,8 @@ def check_answers(catalog: Catalog, queries: dict[str, list[Variant]], firsts: d
                     expected, got = [], []
                     for month in range(12):
                         lo = dt.datetime(check["year"], month + 1, 1, tzinfo=dt.UTC).timestamp()
-                        hi = dt.datetime(check["year"] + (month == 11), (month + 1) % 12 + 1, 1, tzinfo=dt.UTC).timestamp()
+                        hi = dt.datetime(check["year"] + (month == 11), (month + 1) % 12 + 1, 1,
+                                         tzinfo=dt.UTC).timestamp()
                         in_month = selected[(catalog.acquired[selected] >= lo) & (catalog.acquired[selected] < hi)]
                         expected.append((len(in_month), int(catalog.size[in_month].sum())))
                     got = [(row["attributes"]["count"], row["attributes"]["bytes"]) for row in response["data"]]
@@ -723,12 +778,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(port, "/")
         headers = {"Content-Type": "application/vnd.api+json", "Accept": "application/vnd.api+json"}
         clients = {key: Client(port, {**headers, "Authorization": f"Bearer {token}"}) for key, token in tokens.items()}
-        loadavg = {"before_ours": os.getloadavg()[0]}
-        ours, ours_firsts = run_side("ours", clients, queries, samples=args.samples, budget_s=args.budget, prefix=API)
-        loadavg["after_ours"] = os.getloadavg()[0]
-        correctness = check_answers(catalog, queries, ours_firsts, principals, args.check)
-        stop(server)
-        server = None
+        sides = [Side("ours", clients, API)]
         peer_timings = None
         if args.peer:
             ensure_free(args.peer_port)
@@ -737,11 +787,15 @@ def main(argv: list[str] | None = None) -> int:
                                                 logfile=workdir / "peer-uvicorn.log")
             wait_for(args.peer_port, "/_mgmt/ping")
             peer_client = Client(args.peer_port, {"Content-Type": "application/json"})
-            peer_clients: dict[str, Any] = {"acme": peer_client, "globex": peer_client, "_peer_dsn": peer_dsn}
-            loadavg["before_peer"] = os.getloadavg()[0]
-            peer_timings, peer_firsts = run_side("peer", peer_clients, queries, samples=args.samples,
-                                                 budget_s=args.budget, prefix="")
-            loadavg["after_peer"] = os.getloadavg()[0]
+            sides.append(Side("peer", {"acme": peer_client, "globex": peer_client}, "", peer_dsn=peer_dsn))
+        warm_up(sides, queries)
+        loadavg = {"before": os.getloadavg()[0]}
+        measured = run_sides(sides, queries, samples=args.samples, budget_s=args.budget)
+        loadavg["after"] = os.getloadavg()[0]
+        ours, ours_firsts = measured["ours"]
+        correctness = check_answers(catalog, queries, ours_firsts, principals, args.check)
+        if args.peer:
+            peer_timings, peer_firsts = measured["peer"]
             correctness += check_peer_data(catalog, queries, peer_firsts)
         table, summary = report(ours, peer_timings)
         print()

@@ -46,14 +46,16 @@ class ProductSpec:
 
 
 PRODUCTS = (
-    ProductSpec("acme:landsat-8-l1", "acme", 0.40, (185, 180), ("landsat-8", "landsat-9"), "LC08", bytes_per_image=900_000_000),
+    ProductSpec("acme:landsat-8-l1", "acme", 0.40, (185, 180), ("landsat-8", "landsat-9"), "LC08",
+                bytes_per_image=900_000_000),
     ProductSpec("acme:sentinel-2-l1c", "acme", 0.18, (110, 110), ("sentinel-2a", "sentinel-2b"), "S2"),
     ProductSpec("acme:modis-daily", "acme", 0.05, (1100, 1000), ("terra", "aqua"), "MOD"),
     ProductSpec("acme:planetscope", "acme", 0.10, (25, 12), ("ps2", "psb-sd"), "PS", bytes_per_image=60_000_000),
     ProductSpec("globex:sentinel-1-grd", "globex", 0.08, (250, 170), ("sentinel-1a", "sentinel-1b"), "S1"),
     ProductSpec("globex:naip", "globex", 0.06, (7, 7), ("naip",), "NAIP", tilted=False, land_only=True),
     ProductSpec("globex:spot-6", "globex", 0.04, (60, 60), ("spot-6", "spot-7"), "SPOT"),
-    ProductSpec("initech:worldview-3", "initech", 0.04, (13, 13), ("wv03", "wv02"), "WV", bytes_per_image=2_000_000_000),
+    ProductSpec("initech:worldview-3", "initech", 0.04, (13, 13), ("wv03", "wv02"), "WV",
+                bytes_per_image=2_000_000_000),
     ProductSpec("initech:pleiades", "initech", 0.03, (20, 20), ("phr1a", "phr1b"), "PHR"),
     ProductSpec("initech:dem-tiles", "initech", 0.02, (111, 111), ("srtm",), "DEM", tilted=False, land_only=True),
 )

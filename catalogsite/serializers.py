@@ -16,7 +16,7 @@ from rest_framework import serializers
 
 from .filtering import parse_timestamp
 from .geo import GeometryError, geometry_to_geojson, parse_geometry
-from .permissions import visible_acl
+from .permissions import visible_acls
 
 MAX_TAGS = 32
 MAX_TAG_BYTES = 1000
@@ -224,7 +224,10 @@ def _fast_converter(field: serializers.Field):
         return geometry_to_geojson
     if kind is serializers.JSONField and not field.binary:
         return _identity
-    if kind is serializers.ListField:
+    if kind is serializers.ChoiceField:
+        choices = field.choice_strings_to_values
+        return lambda value: value if value == "" else choices.get(str(value), value)
+    if kind in (serializers.ListField, PrincipalListField):  # PrincipalListField reads like ListField
         child = _fast_converter(field.child)
         if child is None:
             return None
@@ -316,9 +319,12 @@ class CatalogSerializer(serializers.ModelSerializer):
             self._cached_read_plan = plan
         return plan
 
-    def _fast_representation(self, instance) -> dict[str, Any]:
+    def _fast_representation(self, instance, skip: tuple[str, ...] = ()) -> dict[str, Any]:
         data: dict[str, Any] = {}
         for name, convert, field in self._read_plan():
+            if name in skip:  # replaced by the caller (the ACL lists, redacted per user)
+                data[name] = None
+                continue
             if convert is not None:
                 value = getattr(instance, name)
                 data[name] = None if value is None else convert(value)
@@ -332,11 +338,10 @@ class CatalogSerializer(serializers.ModelSerializer):
         return self.fields[key].to_representation(self.fields[key].get_attribute(self.instance))
 
     def to_representation(self, instance):
-        data = self._fast_representation(instance)
         request = self.context.get("request")
+        data = self._fast_representation(instance, skip=self.ACL_FIELDS if request is not None else ())
         if request is not None:
-            for field in self.ACL_FIELDS:
-                if field in data:
-                    data[field] = visible_acl(request.user, instance, field)
+            fields = tuple(field for field in self.ACL_FIELDS if field in data)
+            data.update(visible_acls(request.user, instance, fields))
         data.pop("id", None)
         return data

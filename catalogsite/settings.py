@@ -100,10 +100,19 @@ DATABASES = {
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# No JIT compilation in our sessions: PostGIS functions carry large planner costs, so PostgreSQL JIT-compiled
-# plain index searches, spending 40+ ms compiling a query that runs in 3 (EXPLAIN ANALYZE in bench/README.md).
+# Planner settings of our sessions (EXPLAIN ANALYZE evidence in bench/README.md):
+# - no JIT: PostGIS functions carry large planner costs, so PostgreSQL JIT-compiled plain index searches,
+#   spending 40+ ms compiling a query that runs in 3;
+# - no parallel workers by default: searches are short index scans, for which starting workers costs more
+#   than it saves (a large-polygon search: 50-80 ms in parallel, 13-20 ms without) and takes cores from the
+#   other requests. Summaries, which scan many rows, turn them back on (imagery/selectors.py);
+# - random_page_cost 1.1 (the usual value for SSDs or a cached working set, instead of 4 for spinning disks):
+#   with 4 the planner preferred bitmap scans that fetch fewer heap pages over index scans in sort order.
+# DB_PLANNER_OPTIONS replaces these (e.g. "" for the server's own settings).
 _db_options = DATABASES["default"].setdefault("OPTIONS", {})
-_db_options["options"] = f"{_db_options.get('options', '')} -c jit=off".strip()
+_planner = env.str("DB_PLANNER_OPTIONS",
+                   default="-c jit=off -c max_parallel_workers_per_gather=0 -c random_page_cost=1.1")
+_db_options["options"] = f"{_db_options.get('options', '')} {_planner}".strip()
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Sum
 from django.db.models.functions import Trunc
 
@@ -26,6 +28,18 @@ STEPS = {
 }
 
 
+@contextmanager
+def parallel_scan(workers: int = 2):
+    """Let PostgreSQL use parallel workers for the statements inside (off for our sessions, see settings).
+
+    Summaries scan every matching row (hundreds of thousands for a large product), which parallel
+    workers speed up about twofold; `SET LOCAL` ends with the transaction opened here.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL max_parallel_workers_per_gather = {int(workers)}")
+        yield
+
+
 def summarize(*, queryset) -> dict[str, Any]:
     """count, total bytes and the product ids of the images in `queryset`, in ONE pass over the rows.
 
@@ -33,7 +47,8 @@ def summarize(*, queryset) -> dict[str, Any]:
     product list together; the totals are added up here. (Before: an aggregate plus a separate
     DISTINCT query, i.e. two scans of possibly hundreds of thousands of rows.)
     """
-    rows = queryset.order_by().values("product_id").annotate(count=Count("pk"), bytes=Sum("size_bytes"))
+    with parallel_scan():
+        rows = list(queryset.order_by().values("product_id").annotate(count=Count("pk"), bytes=Sum("size_bytes")))
     count = total = 0
     products = []
     for row in rows:
@@ -86,8 +101,9 @@ def summarize_intervals(*, queryset, date_field: str, interval: str, start: dt.d
         cursor = cursor + STEPS[interval]
     kind = "week" if interval == SummaryInterval.WEEK else interval
     # ONE grouped pass: (bucket, product) → count, bytes; buckets are folded here (before: two queries).
-    rows = (queryset.annotate(bucket=Trunc(date_field, kind, tzinfo=dt.UTC)).values("bucket", "product_id")
-            .annotate(count=Count("pk"), bytes=Sum("size_bytes")))
+    with parallel_scan():
+        rows = list(queryset.annotate(bucket=Trunc(date_field, kind, tzinfo=dt.UTC)).values("bucket", "product_id")
+                    .annotate(count=Count("pk"), bytes=Sum("size_bytes")))
     by_bucket: dict[dt.datetime, dict[str, Any]] = {}
     for row in rows:
         bucket = by_bucket.setdefault(row["bucket"], {"count": 0, "bytes": 0, "products": set()})

@@ -83,7 +83,7 @@ RESAMPLERS = {  # protocol OverviewResampler → GDAL overview resampling
     # GDAL dropped AVERAGE_MP; AVERAGE_MAGPHASE only differs from AVERAGE for complex data, which we refuse.
     "average_mp": Resampling.average, "average_magphase": Resampling.average,
 }
-STATS_GRID = 1024  # footprint and fill fraction are computed on at most this many pixels per side
+STATS_GRID = 512  # footprint, fill fraction and preview come from at most this many pixels per side
 FOOTPRINT_ROWS = 256  # rows of the mask used to trace the valid-data outline
 MAX_FOOTPRINT_VERTICES = 2000
 

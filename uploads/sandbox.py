@@ -98,16 +98,38 @@ def child_environment(*, workdir: str) -> dict[str, str]:
     }
 
 
+NPROC_MARGIN = 64
+
+
+def _nproc_limit() -> int:
+    """RLIMIT_NPROC for the child: it counts every task of the user, so allow only a small margin above now.
+
+    The child itself needs no processes or threads (every thread pool is pinned to 1 above); the margin
+    keeps a library's helper thread from failing while still stopping a fork bomb. Root ignores the limit.
+    """
+    if os.geteuid() == 0:
+        return 0
+    uid, tasks = os.getuid(), 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("Uid", "").split()[:1] == [str(uid)]:
+            tasks += int(fields.get("Threads", "1").strip() or 1)
+    return tasks + NPROC_MARGIN
+
+
 def _limit_child(limits: ChildLimits) -> Callable[[], None]:
     cpu = max(1, int(limits.timeout) + 1)
+    nproc = _nproc_limit()
 
     def apply() -> None:  # runs in the forked child, before exec: only async-signal-friendly work here
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_output, limits.max_output))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        # The child needs no processes or threads of its own (all thread pools are pinned to 1 above).
-        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
         if _LIBC is not None:
             _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if limits.isolate_network:
@@ -194,13 +216,16 @@ def run_child(request: dict[str, Any], *, workdir: str, limits: ChildLimits,
               scratch: str | None = None, prespawn: bool = True) -> ChildOutcome:
     """Run one ingest request in a sandboxed child; `heartbeat()` returning False aborts it (lease lost).
 
-    With `prespawn`, the child was started at the end of this thread's previous job (one process per
-    job still: a child is never reused) and the next one is started before returning.
+    With `prespawn`, the child was started during this thread's previous job (one process per job still:
+    a child is never reused), and the next job's child is started as soon as this one is taken.
     """
     scratch = scratch or workdir
     started = time.monotonic()
     timed_out = lost_lease = False
     child = _take_child(limits, scratch=scratch, prespawned=prespawn)
+    if prespawn:
+        # The next job's child loads its interpreter and GDAL on another core while this one converts.
+        _prespawn(limits, scratch=scratch)
     process = child.process
     try:
         assert process.stdin is not None
@@ -244,8 +269,6 @@ def run_child(request: dict[str, Any], *, workdir: str, limits: ChildLimits,
     stderr_tail = child.stderr.read()[-4000:].decode(errors="replace")
     child.stdout.close()
     child.stderr.close()
-    if prespawn:
-        _prespawn(limits, scratch=scratch)
     return ChildOutcome(document=document, returncode=process.returncode, timed_out=timed_out, lost_lease=lost_lease,
                         stderr_tail=stderr_tail, seconds=time.monotonic() - started)
 

@@ -177,6 +177,9 @@ def image_upload_receive_file(*, upload_id: str, index: int, token: str, read: C
         try:
             size, md5, sha256 = _spool(descriptor, read=read, content_length=content_length, cap=cap)
             try:
+                # A previous attempt may have stored the bytes and then failed to commit: this row is locked
+                # and unreceived, so whatever sits at the key is that attempt's leftover.
+                storage.delete_keys([key])
                 stored = storage.save_local_file(key=key, path=spool_path, hashes=(size, md5, sha256))
             except Exception as exc:  # noqa: BLE001 - any backend error: the client retries 5xx PUTs
                 logger.exception("Storing staged upload %s/%s failed", upload_id, index)
@@ -273,6 +276,23 @@ def image_upload_start_ingest(*, upload: ImageUpload, component: str = EventComp
     _event(upload, ImageUploadEventType.QUEUE, f"{text} {reason}".strip(), component=component)
     broker = ingest_image_upload.broker
     transaction.on_commit(lambda: broker.enqueue(message))
+    reaper_kick_if_stale()
+
+
+def reaper_kick_if_stale() -> None:
+    """Revive the periodic reaper chain when it is dead (e.g. its delayed message was lost with Redis).
+
+    Workers kick it when they boot; this covers a chain lost while the workers kept running. One
+    indexed single-row read per enqueue.
+    """
+    if not settings.INGEST_REAPER_AUTOSTART:
+        return
+    state = ReaperState.objects.filter(pk=1).values_list("next_run_at", flat=True).first()
+    horizon = timezone.now() - timedelta(seconds=2 * settings.INGEST_REAPER_INTERVAL)
+    if state is None or state < horizon:
+        from .tasks import reap_image_uploads
+
+        transaction.on_commit(lambda: reap_image_uploads.send())
 
 
 def image_upload_retry(*, upload: ImageUpload) -> ImageUpload:

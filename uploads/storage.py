@@ -120,7 +120,11 @@ def save_local_file(*, key: str, path: str | Path, hashes: tuple[int, str, str] 
     if name != key:
         storage.delete(name)
         raise StorageFailure(f"{key} already existed in storage; refusing to store under another name")
-    verify(key=key, size=size, sha256=sha256)
+    try:
+        verify(key=key, size=size, sha256=sha256)
+    except StorageFailure:
+        delete_keys([key])  # a corrupt object must not stay behind under a key nothing references
+        raise
     Path(path).unlink(missing_ok=True)
     return StoredObject(key=key, size_bytes=size, md5=md5, sha256=sha256)
 

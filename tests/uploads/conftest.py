@@ -53,11 +53,17 @@ def upload_client(auth_client, alice):
 
 @pytest.fixture
 def enqueued(monkeypatch):
-    """Messages sent to the ingest actor's broker (instead of Redis): a list of dramatiq messages."""
+    """Ingest messages sent to the broker (instead of Redis), as a list; reaper kicks are swallowed."""
     from uploads.tasks import ingest_image_upload
 
     sent: list[Any] = []
-    monkeypatch.setattr(ingest_image_upload.broker, "enqueue", lambda message, **kwargs: sent.append(message))
+    reaper: list[Any] = []
+
+    def enqueue(message, **kwargs):
+        (sent if message.actor_name == ingest_image_upload.actor_name else reaper).append(message)
+        return message
+
+    monkeypatch.setattr(ingest_image_upload.broker, "enqueue", enqueue)
     return sent
 
 
@@ -84,6 +90,10 @@ def session_ingest_worker(django_db_setup, django_db_blocker):
     yield worker
     worker.stop(timeout=30_000)
     broker.flush(queue)
+    from uploads.tasks import MAINTENANCE_QUEUE
+
+    broker.declare_queue(MAINTENANCE_QUEUE)
+    broker.flush(MAINTENANCE_QUEUE)  # reaper kicks sent by this session (no maintenance worker runs here)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from urllib.parse import parse_qs, urlsplit
 
@@ -435,3 +436,14 @@ def test_error_statuses_stay_within_what_the_client_maps(upload_client, product)
         upload_client.create(product_id="nope:nope", name="x"),
     ]
     assert {r.status_code for r in responses} <= ALLOWED_ERRORS
+
+
+def test_a_retried_put_replaces_the_leftover_of_an_attempt_that_did_not_commit(upload_client, product):
+    data = create_ok(upload_client, product)["data"]
+    from uploads.storage import imagery_storage
+
+    key = f"staging/{product.namespace}/{data['id']}/0"
+    imagery_storage().save(key, io.BytesIO(b"half of an earlier attempt"))
+    assert upload_client.put(data["attributes"]["resumable_urls"][0], TIF).status_code == 200
+    with imagery_storage().open(key, "rb") as handle:
+        assert handle.read() == TIF

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -57,20 +58,27 @@ class Node:
     def ensure_running(self) -> None:
         if self.process is not None and self.process.poll() is None:
             return
-        from uploads.tasks import INGEST_QUEUE, MAINTENANCE_QUEUE
-
+        prefix = self.env["DRAMATIQ_QUEUE_PREFIX"]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - fixed argv
                 [sys.executable, "manage.py", "rundramatiq", "--processes", "2", "--threads", "1", "--skip-checks",
-                 "--queues", INGEST_QUEUE, MAINTENANCE_QUEUE, "--worker-shutdown-timeout", "3000"],
+                 "--queues", f"{prefix}ingest", f"{prefix}maintenance", "--worker-shutdown-timeout", "3000"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.starts += 1
 
     def children(self) -> set[int]:
+        """Pids of the node's worker processes (direct children of its main process), from /proc."""
         if self.process is None:
             return set()
-        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
-        return {int(pid) for pid in out.stdout.split()}
+        found = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == self.process.pid:
+                found.add(int(stat.parent.name))
+        return found
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -82,8 +90,24 @@ class Node:
                 self.process.wait()
 
 
+@pytest.fixture
+def crash_queues(monkeypatch):
+    """Queue names of this test only, so no other worker (e.g. the session's in-process one) takes its jobs."""
+    import dramatiq
+
+    from uploads.tasks import ingest_image_upload
+
+    prefix = f"crash-{uuid.uuid4().hex[:10]}-"
+    queue = f"{prefix}ingest"
+    monkeypatch.setattr(ingest_image_upload, "queue_name", queue)
+    broker = dramatiq.get_broker()
+    broker.declare_queue(queue)
+    yield prefix
+    broker.flush(queue)
+
+
 def test_sigkilled_workers_lose_no_upload_and_complete_none_twice(upload_client, product, settings, tmp_path,
-                                                                  capsys):
+                                                                  capsys, crash_queues):
     settings.INGEST_MAX_ATTEMPTS = 4
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -92,7 +116,7 @@ def test_sigkilled_workers_lose_no_upload_and_complete_none_twice(upload_client,
         "DATABASE_URL": database_url(),
         "REDIS_URL": django_settings.REDIS_URL,
         "BROKER_URL": django_settings.BROKER_URL,
-        "DRAMATIQ_QUEUE_PREFIX": django_settings.DRAMATIQ_QUEUE_PREFIX,
+        "DRAMATIQ_QUEUE_PREFIX": crash_queues,
         "MEDIA_ROOT": str(tmp_path / "media"),
         "UPLOAD_SPOOL_DIR": str(tmp_path / "spool"),
         "INGEST_WORK_DIR": str(tmp_path / "work"),

@@ -275,7 +275,10 @@ def test_reap_uploads_command(upload_client, product, enqueued, capsys):
     ImageUpload.objects.filter(pk=upload_id).update(status=ImageUploadStatus.RUNNING,
                                                     lease_expires_at=timezone.now() - timedelta(seconds=5))
     call_command("reap_uploads")
-    assert "recovered running: 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "recovered running: 1" in out
+    assert "uploads by status: transferring: 0, pending: 1, running: 0" in out
+    assert "needing attention: pending too long: 0, running expired: 0" in out
     assert ImageUpload.objects.get(pk=upload_id).status == ImageUploadStatus.PENDING
 
 
@@ -326,3 +329,41 @@ def test_worker_boot_kicks_the_reaper_only_on_maintenance_workers(monkeypatch, s
     settings.INGEST_REAPER_AUTOSTART = False
     middleware.after_worker_boot(None, FakeWorker(None))
     assert len(sent) == 2
+
+
+@pytest.mark.django_db
+def test_a_dead_reaper_chain_is_revived_by_the_next_enqueue(upload_client, product, settings, monkeypatch,
+                                                          django_capture_on_commit_callbacks):
+    from uploads import tasks
+
+    kicks = []
+    monkeypatch.setattr(tasks.reap_image_uploads, "send", lambda *args: kicks.append(args))
+    monkeypatch.setattr(tasks.ingest_image_upload.broker, "enqueue", lambda message, **kwargs: message)
+    ReaperState.objects.create(pk=1, chain_id="c", next_run_at=timezone.now())  # alive
+    with django_capture_on_commit_callbacks(execute=True):
+        pending_upload(upload_client, product, "a")
+    assert kicks == []
+    ReaperState.objects.filter(pk=1).update(next_run_at=timezone.now() - timedelta(hours=1))  # dead
+    with django_capture_on_commit_callbacks(execute=True):
+        pending_upload(upload_client, product, "b")
+    assert kicks == [()]
+
+
+@pytest.mark.django_db
+def test_a_stored_object_that_fails_verification_is_removed_and_the_ingest_retried(upload_client, product, enqueued,
+                                                                                 monkeypatch):
+    upload_id = pending_upload(upload_client, product)
+    real = storage.verify
+    calls = {"n": 0}
+
+    def corrupting(*, key, size, sha256):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise storage.StorageFailure(f"{key}: stored object does not match what was written")
+        return real(key=key, size=size, sha256=sha256)
+
+    monkeypatch.setattr(storage, "verify", corrupting)
+    with pytest.raises(services.TransientIngestError):
+        services.image_upload_ingest(upload_id=upload_id)
+    assert list(storage.list_keys("rasters")) == []
+    assert services.image_upload_ingest(upload_id=upload_id) == "success"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from urllib.parse import urlsplit
 
 import pytest
@@ -73,7 +74,7 @@ def test_a_lost_lease_stops_the_child(monkeypatch, tmp_path):
 
 def test_every_job_gets_a_fresh_prestarted_process(probe):
     first = probe(prespawn=True).document["result"]["pid"]
-    warm = sandbox._warm.get(__import__("threading").get_ident())
+    warm = sandbox._warm.get(threading.get_ident())
     assert warm is not None and warm.process.poll() is None  # the next one is already waiting
     second = probe(prespawn=True).document["result"]["pid"]
     assert second == warm.process.pid and second != first
@@ -85,9 +86,18 @@ def test_every_job_gets_a_fresh_prestarted_process(probe):
 
 def test_a_prestarted_child_dies_with_its_parent(probe):
     probe(prespawn=True)
-    warm = sandbox._warm[__import__("threading").get_ident()]
+    warm = sandbox._warm[threading.get_ident()]
     assert warm.process.poll() is None
     with open(f"/proc/{warm.process.pid}/status") as status:
         assert any(line.startswith("PPid:") and int(line.split()[1]) == os.getpid() for line in status)
     sandbox.discard_prespawned()
     assert warm.process.poll() is not None
+
+
+def test_nproc_allows_only_a_margin_above_the_users_current_tasks(monkeypatch):
+    if os.geteuid() == 0:
+        assert sandbox._nproc_limit() == 0  # root is exempt from RLIMIT_NPROC anyway
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # as an unprivileged worker would run
+    limit = sandbox._nproc_limit()
+    own_tasks = len(os.listdir(f"/proc/{os.getpid()}/task"))
+    assert limit >= sandbox.NPROC_MARGIN + own_tasks
