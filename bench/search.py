@@ -709,7 +709,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reload", action="store_true", help="load again even if the same catalog is there")
     parser.add_argument("--peer", choices=["pgstac"], help="also measure stac-fastapi-pgstac")
     parser.add_argument("--port", type=int, default=18765, help="port for our gunicorn (started and stopped here)")
-    parser.add_argument("--url-port", type=int, help="measure an already running server on this port instead")
+    parser.add_argument("--url-port", type=int,
+                        help="measure an already running server on this port instead (it must use the --db "
+                             "database and the SECRET_KEY/JWT_SIGNING_KEY of this process's environment)")
     parser.add_argument("--peer-port", type=int, default=18766)
     parser.add_argument("--samples", type=int, default=60, help="timed requests per query type")
     parser.add_argument("--variants", type=int, default=12, help="distinct parameter sets per query type")
