@@ -23,22 +23,26 @@ class MembershipRoleForm(forms.Form):
 
 
 class GroupForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="Lowercase letters, digits, '-', '_', '.'. Its principal is "
-                                                     "group:<organization>:<name>.")
+    name = forms.CharField(
+        max_length=100,
+        help_text="Lowercase letters, digits, '-', '_', '.'. Its principal is group:<organization>:<name>.",
+    )
 
 
 class GroupMembersForm(forms.Form):
     """Who is in a group; only members of the group's organization can be chosen."""
 
-    members = forms.ModelMultipleChoiceField(queryset=User.objects.none(), required=False,
-                                             widget=forms.CheckboxSelectMultiple)
+    members = forms.ModelMultipleChoiceField(
+        queryset=User.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
 
     def __init__(self, *args, group: Group, **kwargs):
         kwargs.setdefault("initial", {"members": list(group.members.all())})
         super().__init__(*args, **kwargs)
         self.fields["members"].queryset = organization_users(group.organization)
-        self.fields["members"].label_from_instance = lambda user: f"{user.username} ({user.email})" if user.email \
-            else user.username
+        self.fields["members"].label_from_instance = (
+            lambda user: f"{user.username} ({user.email})" if user.email else user.username
+        )
 
 
 def organization_users(organization: Organization):
@@ -46,7 +50,16 @@ def organization_users(organization: Organization):
 
 
 class RefreshTokenForm(forms.Form):
-    name = forms.CharField(max_length=200, required=False, help_text="What the token is for, e.g. 'laptop notebook'.",
-                           widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    expires_in_days = forms.IntegerField(required=False, min_value=1, max_value=3650, label="Expires after",
-                                         help_text="days; empty: never (revoke it when no longer needed)")
+    name = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="What the token is for, e.g. 'laptop notebook'.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    expires_in_days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=3650,
+        label="Expires after",
+        help_text="days; empty: never (revoke it when no longer needed)",
+    )

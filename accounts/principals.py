@@ -34,8 +34,9 @@ class Principals:
         return not self.namespace
 
 
-ANONYMOUS = Principals(namespace="", organization=None, is_org_admin=False, readable=frozenset(),
-                       owner=frozenset(), groups=())
+ANONYMOUS = Principals(
+    namespace="", organization=None, is_org_admin=False, readable=frozenset(), owner=frozenset(), groups=()
+)
 
 
 def principals_for(user) -> Principals:
@@ -62,10 +63,14 @@ def principals_for(user) -> Principals:
         .annotate(
             group_names=ArrayAgg(
                 Concat(F("catalog_groups__organization__slug"), Value(":"), F("catalog_groups__name")),
-                filter=Q(catalog_groups__isnull=False), distinct=True, default=Value([]),
+                filter=Q(catalog_groups__isnull=False),
+                distinct=True,
+                default=Value([]),
             ),
             emails=ArrayAgg(
-                Lower("email_addresses__email"), filter=Q(email_addresses__is_verified=True), distinct=True,
+                Lower("email_addresses__email"),
+                filter=Q(email_addresses__is_verified=True),
+                distinct=True,
                 default=Value([]),
             ),
         )[:1]
@@ -96,9 +101,15 @@ def principals_for(user) -> Principals:
         groups.append(f"{organization}:org-admin")
         readable.add(f"group:{organization}:org-admin")
 
-    principals = Principals(namespace=namespace, organization=organization, is_org_admin=is_org_admin,
-                            readable=frozenset(readable | owner), owner=frozenset(owner), groups=tuple(groups),
-                            is_superuser=user.is_superuser)
+    principals = Principals(
+        namespace=namespace,
+        organization=organization,
+        is_org_admin=is_org_admin,
+        readable=frozenset(readable | owner),
+        owner=frozenset(owner),
+        groups=tuple(groups),
+        is_superuser=user.is_superuser,
+    )
     setattr(user, _CACHE_ATTRIBUTE, principals)
     return principals
 

@@ -172,11 +172,16 @@ def membership_change_role(*, membership: Membership, role: str) -> Membership:
     if role not in MembershipRole.values:
         raise ValidationError({"role": f"Unknown role {role!r}; use one of {MembershipRole.values}."})
     with transaction.atomic():
-        admins = list(Membership.objects.select_for_update().filter(organization=membership.organization,
-                                                                     role=MembershipRole.ADMIN))
+        admins = list(
+            Membership.objects.select_for_update().filter(
+                organization=membership.organization, role=MembershipRole.ADMIN
+            )
+        )
         if role != MembershipRole.ADMIN and [m.pk for m in admins] == [membership.pk]:
-            raise ValidationError(f"{membership.user.username} is the only admin of {membership.organization}; "
-                                  "make someone else an admin first.")
+            raise ValidationError(
+                f"{membership.user.username} is the only admin of {membership.organization}; "
+                "make someone else an admin first."
+            )
         Membership.objects.filter(pk=membership.pk).update(role=role)
         membership.role = role
     forget_principals(membership.user)
@@ -186,11 +191,13 @@ def membership_change_role(*, membership: Membership, role: str) -> Membership:
 def group_set_members(*, group: Group, users: Iterable[User]) -> Group:
     """Replace the members of `group`; every user must belong to the group's organization (fails loudly)."""
     users = list(users)
-    strangers = [u.username for u in users
-                 if not Membership.objects.filter(user=u, organization=group.organization).exists()]
+    strangers = [
+        u.username for u in users if not Membership.objects.filter(user=u, organization=group.organization).exists()
+    ]
     if strangers:
-        raise ValidationError(f"{', '.join(strangers)} not in organization {group.organization}; "
-                              "only its members can join its groups.")
+        raise ValidationError(
+            f"{', '.join(strangers)} not in organization {group.organization}; only its members can join its groups."
+        )
     with transaction.atomic():
         group.members.set(users)
     for user in users:

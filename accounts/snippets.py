@@ -40,6 +40,9 @@ def refresh_token_exports(*, client_id: str, refresh_token: str) -> list[str]:
 
 def client_environment_snippet(*, base_url: str, client_id: str, refresh_token: str) -> str:
     """Everything a user pastes into a shell to use the client with a personal refresh token."""
-    lines = [CLIENT_INSTALL, *client_url_exports(base_url=base_url),
-             *refresh_token_exports(client_id=client_id, refresh_token=refresh_token)]
+    lines = [
+        CLIENT_INSTALL,
+        *client_url_exports(base_url=base_url),
+        *refresh_token_exports(client_id=client_id, refresh_token=refresh_token),
+    ]
     return "\n".join(lines) + "\n"

@@ -152,14 +152,14 @@ def organization_detail(request: HttpRequest) -> HttpResponse:
     if membership is None:
         return render(request, "accounts/organization_detail.html", {"membership": None})
     organization = membership.organization
-    members = (Membership.objects.filter(organization=organization).select_related("user")
-               .order_by("user__username"))
+    members = Membership.objects.filter(organization=organization).select_related("user").order_by("user__username")
     groups = Group.objects.filter(organization=organization).prefetch_related("members").order_by("name")
     context = {
         "membership": membership,
         "organization": organization,
-        "members": [(member, MembershipRoleForm(initial={"role": member.role}, prefix=f"m{member.pk}"))
-                    for member in members],
+        "members": [
+            (member, MembershipRoleForm(initial={"role": member.role}, prefix=f"m{member.pk}")) for member in members
+        ],
         "groups": groups,
         "group_form": GroupForm(),
         "is_admin": membership.is_admin,
@@ -171,8 +171,9 @@ def organization_detail(request: HttpRequest) -> HttpResponse:
 @require_POST
 def membership_edit(request: HttpRequest, pk: int) -> HttpResponse:
     admin = _admin_membership(request)
-    member = Membership.objects.select_related("user", "organization").filter(
-        pk=pk, organization=admin.organization).first()
+    member = (
+        Membership.objects.select_related("user", "organization").filter(pk=pk, organization=admin.organization).first()
+    )
     if member is None:
         raise Http404("No such member in your organization.")
     form = MembershipRoleForm(request.POST, prefix=f"m{member.pk}")
@@ -209,8 +210,7 @@ def _group_of_my_organization(request: HttpRequest, pk: int) -> tuple[Group, Mem
     membership = _membership(request)
     group = None
     if membership is not None:
-        group = Group.objects.select_related("organization").filter(pk=pk,
-                                                                     organization=membership.organization).first()
+        group = Group.objects.select_related("organization").filter(pk=pk, organization=membership.organization).first()
     if group is None:
         raise Http404("No such group in your organization.")
     return group, membership
@@ -233,8 +233,12 @@ def group_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect("accounts:organization_detail")
     else:
         form = GroupMembersForm(group=group)
-    context = {"group": group, "form": form, "is_admin": membership.is_admin,
-               "member_count": organization_users(group.organization).count()}
+    context = {
+        "group": group,
+        "form": form,
+        "is_admin": membership.is_admin,
+        "member_count": organization_users(group.organization).count(),
+    }
     return render(request, "accounts/group_edit.html", context)
 
 
@@ -250,14 +254,21 @@ def group_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("accounts:organization_detail")
 
 
-def _token_page(request: HttpRequest, *, form: RefreshTokenForm, created: RefreshToken | None = None,
-                secret: str = "", status: int = 200) -> HttpResponse:
+def _token_page(
+    request: HttpRequest,
+    *,
+    form: RefreshTokenForm,
+    created: RefreshToken | None = None,
+    secret: str = "",
+    status: int = 200,
+) -> HttpResponse:
     tokens = RefreshToken.objects.filter(user=request.user).order_by("revoked_at", "-created")
     context = {"form": form, "tokens": tokens, "created": created, "secret": secret, "snippet": ""}
     if secret:
         base_url = request.build_absolute_uri("/").rstrip("/")
-        context["snippet"] = client_environment_snippet(base_url=base_url, client_id=settings.UI_CLIENT_ID,
-                                                        refresh_token=secret)
+        context["snippet"] = client_environment_snippet(
+            base_url=base_url, client_id=settings.UI_CLIENT_ID, refresh_token=secret
+        )
     response = render(request, "accounts/refresh_token_list.html", context, status=status)
     # The page may show a secret: never keep it in a cache.
     response["Cache-Control"] = "no-store"
@@ -278,8 +289,9 @@ def refresh_token_add(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _token_page(request, form=form, status=400)
     days = form.cleaned_data["expires_in_days"]
-    token, secret = refresh_token_create(user=request.user, name=form.cleaned_data["name"],
-                                         expires_in=days * 24 * 3600 if days else None)
+    token, secret = refresh_token_create(
+        user=request.user, name=form.cleaned_data["name"], expires_in=days * 24 * 3600 if days else None
+    )
     return _token_page(request, form=RefreshTokenForm(), created=token, secret=secret)
 
 

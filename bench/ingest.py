@@ -78,9 +78,19 @@ def make_big_raster(path: Path) -> None:
     for band in range(4):
         terrain = (np.sin(xx / (60 + 7 * band)) + np.cos(yy / (85 - 5 * band)) + np.sin((xx + yy) / 400)) * 6000
         bands.append((terrain + 22000 + rng.normal(0, 250, terrain.shape)).astype("uint16"))
-    profile = {"driver": "GTiff", "width": BIG_SIZE, "height": BIG_SIZE, "count": 4, "dtype": "uint16",
-               "crs": "EPSG:32618", "transform": from_origin(500000, 4500000, 10, 10), "tiled": True,
-               "blockxsize": 512, "blockysize": 512, "compress": "deflate"}
+    profile = {
+        "driver": "GTiff",
+        "width": BIG_SIZE,
+        "height": BIG_SIZE,
+        "count": 4,
+        "dtype": "uint16",
+        "crs": "EPSG:32618",
+        "transform": from_origin(500000, 4500000, 10, 10),
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "deflate",
+    }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(np.stack(bands))
 
@@ -97,15 +107,30 @@ def measure_floor(source: Path, scratch: Path, runs: int) -> dict[str, float]:
         for run in range(runs + 1):  # the first round warms caches and is discarded
             target = scratch / f"floor-{run}.tif"
             started = time.perf_counter()
-            cog_translate(str(source), str(target), cog_profiles.get("deflate"), overview_level=len(OVERVIEWS),
-                          overview_resampling="average", quiet=True, config={"GDAL_NUM_THREADS": 1})
+            cog_translate(
+                str(source),
+                str(target),
+                cog_profiles.get("deflate"),
+                overview_level=len(OVERVIEWS),
+                overview_resampling="average",
+                quiet=True,
+                config={"GDAL_NUM_THREADS": 1},
+            )
             rio = time.perf_counter() - started
             target.unlink()
             started = time.perf_counter()
             with rasterio.open(source, driver="GTiff") as src:
-                rasterio.shutil.copy(src, target, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512, NUM_THREADS=1,
-                                     OVERVIEWS="IGNORE_EXISTING", OVERVIEW_COUNT=len(OVERVIEWS),
-                                     OVERVIEW_RESAMPLING="AVERAGE")
+                rasterio.shutil.copy(
+                    src,
+                    target,
+                    driver="COG",
+                    COMPRESS="DEFLATE",
+                    BLOCKSIZE=512,
+                    NUM_THREADS=1,
+                    OVERVIEWS="IGNORE_EXISTING",
+                    OVERVIEW_COUNT=len(OVERVIEWS),
+                    OVERVIEW_RESAMPLING="AVERAGE",
+                )
             gdal = time.perf_counter() - started
             target.unlink()
             if run:
@@ -120,10 +145,18 @@ class Bench:
     def __init__(self, scratch: Path):
         self.scratch = scratch
         self.prefix = f"bench-{uuid.uuid4().hex[:8]}-"
-        os.environ.update({"TESSERA_TESTING": "1", "DRAMATIQ_QUEUE_PREFIX": self.prefix,
-                           "MEDIA_ROOT": str(scratch / "media"), "UPLOAD_SPOOL_DIR": str(scratch / "spool"),
-                           "INGEST_WORK_DIR": str(scratch / "work"), "INGEST_REAPER_AUTOSTART": "false",
-                           "DJANGO_SETTINGS_MODULE": "catalogsite.settings", "LOG_LEVEL": "WARNING"})
+        os.environ.update(
+            {
+                "TESSERA_TESTING": "1",
+                "DRAMATIQ_QUEUE_PREFIX": self.prefix,
+                "MEDIA_ROOT": str(scratch / "media"),
+                "UPLOAD_SPOOL_DIR": str(scratch / "spool"),
+                "INGEST_WORK_DIR": str(scratch / "work"),
+                "INGEST_REAPER_AUTOSTART": "false",
+                "DJANGO_SETTINGS_MODULE": "catalogsite.settings",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
         import django
 
         django.setup()
@@ -145,14 +178,32 @@ class Bench:
         password = f":{params['PASSWORD']}" if params.get("PASSWORD") else ""
         # An idle dramatiq consumer polls Redis with a backoff of up to dramatiq_worker_timeout ms (default
         # 1000): that is pickup latency. Ingest workers are meant to run with 100 (see bench/README.md).
-        env = {**os.environ, "dramatiq_worker_timeout": os.environ.get("dramatiq_worker_timeout", "100"),
-               "DATABASE_URL": f"postgis://{params['USER']}{password}@{params['HOST'] or '127.0.0.1'}:"
-                                             f"{params['PORT'] or 5432}/{self.database}"}
+        env = {
+            **os.environ,
+            "dramatiq_worker_timeout": os.environ.get("dramatiq_worker_timeout", "100"),
+            "DATABASE_URL": f"postgis://{params['USER']}{password}@{params['HOST'] or '127.0.0.1'}:"
+            f"{params['PORT'] or 5432}/{self.database}",
+        }
         self.worker_log = open(self.scratch / "worker.log", "wb")  # noqa: SIM115 - closed in close()
         self.worker = subprocess.Popen(
-            [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "1", "--skip-checks",
-             "--queues", INGEST_QUEUE], cwd=ROOT, env=env, stdout=self.worker_log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                sys.executable,
+                "manage.py",
+                "rundramatiq",
+                "--processes",
+                "1",
+                "--threads",
+                "1",
+                "--skip-checks",
+                "--queues",
+                INGEST_QUEUE,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.worker_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         time.sleep(3)  # let it import and connect; the first upload would otherwise pay for it
 
     def client(self):
@@ -174,22 +225,40 @@ class Bench:
         self.prefix_url = f"/{settings.CATALOG_URL_PREFIX}"
 
     def _products(self, user, product_create, band_create) -> None:
-        for name, bands in (("big", [(f"b{i}", "UInt16", i) for i in range(4)]),
-                            ("small", [(n, "Byte", i) for i, n in enumerate(("red", "green", "blue"))])):
+        for name, bands in (
+            ("big", [(f"b{i}", "UInt16", i) for i in range(4)]),
+            ("small", [(n, "Byte", i) for i, n in enumerate(("red", "green", "blue"))]),
+        ):
             product = product_create(user=user, requested_id=f"bench-{name}", attributes={"name": name})
             for band_name, data_type, index in bands:
-                band_create(user=user, attributes={"product_id": product.pk, "name": band_name, "type": "spectral",
-                                                   "data_type": data_type, "band_index": index})
+                band_create(
+                    user=user,
+                    attributes={
+                        "product_id": product.pk,
+                        "name": band_name,
+                        "type": "spectral",
+                        "data_type": data_type,
+                        "band_index": index,
+                    },
+                )
             self.products[name] = product.pk
 
     def upload(self, product: str, name: str, payload: bytes, options: dict[str, Any]) -> str:
         from django.test import Client
 
         attributes = {"name": name, "product_id": self.products[product], "acquired": "2024-01-01"}
-        body = {"data": {"type": "image_upload", "attributes": {
-            "image": {"data": {"type": "image", "id": f"{self.products[product]}:{name}", "attributes": attributes}},
-            "image_id": f"{self.products[product]}:{name}",
-            "image_upload_options": {"upload_type": "file", "image_files": [f"/tmp/{name}.tif"], **options}}}}
+        body = {
+            "data": {
+                "type": "image_upload",
+                "attributes": {
+                    "image": {
+                        "data": {"type": "image", "id": f"{self.products[product]}:{name}", "attributes": attributes}
+                    },
+                    "image_id": f"{self.products[product]}:{name}",
+                    "image_upload_options": {"upload_type": "file", "image_files": [f"/tmp/{name}.tif"], **options},
+                },
+            }
+        }
         created = self.api.post(f"{self.prefix_url}/uploads_v2?include=events", body, format="json")
         assert created.status_code == 201, created.content
         data = created.json()["data"]
@@ -211,7 +280,8 @@ class Bench:
         deadline = time.monotonic() + timeout
         while len(done) < len(upload_ids):
             rows = ImageUpload.objects.filter(pk__in=[u for u in upload_ids if u not in done]).values_list(
-                "pk", "status")
+                "pk", "status"
+            )
             for pk, status in rows:
                 if status == "failure":
                     messages = list(ImageUpload.objects.get(pk=pk).events.values_list("message", flat=True))
@@ -262,9 +332,10 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.update({k: v for k, v in service_env().items() if v})
     scratch = Path(tempfile.mkdtemp(prefix="tessera-bench-ingest-"))
-    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                           "platform": platform.platform()},
-                               "started": dt.datetime.now(dt.UTC).isoformat()}
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "started": dt.datetime.now(dt.UTC).isoformat(),
+    }
     bench = None
     try:
         big = scratch / "big.tif"
@@ -316,25 +387,38 @@ def main() -> int:
 
         log("floor again (after the pipeline runs, to catch drift)")
         floor_after = measure_floor(big, scratch, args.floor_runs)
-        floor = {name: statistics.median([floor_before[name], floor_after[name], *[p[name] for p in pairs]])
-                 for name in floor_before}
+        floor = {
+            name: statistics.median([floor_before[name], floor_after[name], *[p[name] for p in pairs]])
+            for name in floor_before
+        }
         paired_rio = statistics.median(p["pipeline"] / p["rio_cogeo"] for p in pairs)
         paired_gdal = statistics.median(p["pipeline"] / p["gdal_cog"] for p in pairs)
 
-        results.update({
-            "floor_seconds": floor, "floor_before": floor_before, "floor_after": floor_after,
-            "pairs": pairs,
-            "latency_small_seconds": {"median": statistics.median(latencies), "max": max(latencies),
-                                      "samples": latencies},
-            "pipeline_single_image_seconds": statistics.median(p["pipeline"] for p in pairs),
-            "ratio_paired_pipeline_to_rio_cogeo": paired_rio,
-            "ratio_paired_pipeline_to_gdal_cog": paired_gdal,
-            "throughput": {"images": len(ids), "wall_seconds": wall, "seconds_per_image": per_image,
-                           "images_per_minute_per_worker": 60 / per_image,
-                           "worker_run_to_complete_median": statistics.median(run_seconds)},
-            "ratio_batch_to_gdal_cog": per_image / floor["gdal_cog"],
-            "ratio_batch_to_rio_cogeo": per_image / floor["rio_cogeo"],
-        })
+        results.update(
+            {
+                "floor_seconds": floor,
+                "floor_before": floor_before,
+                "floor_after": floor_after,
+                "pairs": pairs,
+                "latency_small_seconds": {
+                    "median": statistics.median(latencies),
+                    "max": max(latencies),
+                    "samples": latencies,
+                },
+                "pipeline_single_image_seconds": statistics.median(p["pipeline"] for p in pairs),
+                "ratio_paired_pipeline_to_rio_cogeo": paired_rio,
+                "ratio_paired_pipeline_to_gdal_cog": paired_gdal,
+                "throughput": {
+                    "images": len(ids),
+                    "wall_seconds": wall,
+                    "seconds_per_image": per_image,
+                    "images_per_minute_per_worker": 60 / per_image,
+                    "worker_run_to_complete_median": statistics.median(run_seconds),
+                },
+                "ratio_batch_to_gdal_cog": per_image / floor["gdal_cog"],
+                "ratio_batch_to_rio_cogeo": per_image / floor["rio_cogeo"],
+            }
+        )
     finally:
         if bench is not None:
             bench.close()

@@ -35,13 +35,21 @@ def log(message: str) -> None:
 
 def ensure_venv(venv: Path) -> None:
     python = venv / "bin" / "python"
-    if python.exists() and subprocess.run([str(python), "-c", "import stac_fastapi.pgstac, pypgstac, uvicorn"],
-                                          capture_output=True).returncode == 0:
+    if (
+        python.exists()
+        and subprocess.run(
+            [str(python), "-c", "import stac_fastapi.pgstac, pypgstac, uvicorn"], capture_output=True
+        ).returncode
+        == 0
+    ):
         return
     log(f"creating {venv} and installing {' '.join(PEER_PACKAGES)}")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    result = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                             *PEER_PACKAGES], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *PEER_PACKAGES],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"pip could not install the peer:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
@@ -82,12 +90,23 @@ def load(*, catalog: Catalog, admin_dsn: str, dbname: str, venv: Path, workdir: 
     collections = workdir / "collections.ndjson"
     with collections.open("w") as out:
         for spec in PRODUCTS:
-            out.write(json.dumps({
-                "type": "Collection", "stac_version": "1.0.0", "id": spec.id, "description": spec.id,
-                "license": "proprietary", "links": [],
-                "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
-                           "temporal": {"interval": [["2015-01-01T00:00:00Z", "2025-01-01T00:00:00Z"]]}},
-            }) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "type": "Collection",
+                        "stac_version": "1.0.0",
+                        "id": spec.id,
+                        "description": spec.id,
+                        "license": "proprietary",
+                        "links": [],
+                        "extent": {
+                            "spatial": {"bbox": [[-180, -90, 180, 90]]},
+                            "temporal": {"interval": [["2015-01-01T00:00:00Z", "2025-01-01T00:00:00Z"]]},
+                        },
+                    }
+                )
+                + "\n"
+            )
     items = workdir / f"items-{catalog.n}-{catalog.seed}.ndjson"
     started = time.perf_counter()
     crossing = catalog.crosses()
@@ -97,10 +116,14 @@ def load(*, catalog: Catalog, admin_dsn: str, dbname: str, venv: Path, workdir: 
     timings["write_ndjson_s"] = round(time.perf_counter() - started, 1)
     pypgstac = str(venv / "bin" / "pypgstac")
     started = time.perf_counter()
-    subprocess.run([pypgstac, "load", "collections", str(collections), "--dsn", dsn, "--method", "upsert"],
-                   check=True, capture_output=True)
-    result = subprocess.run([pypgstac, "load", "items", str(items), "--dsn", dsn, "--method", "insert"],
-                            capture_output=True, text=True)
+    subprocess.run(
+        [pypgstac, "load", "collections", str(collections), "--dsn", dsn, "--method", "upsert"],
+        check=True,
+        capture_output=True,
+    )
+    result = subprocess.run(
+        [pypgstac, "load", "items", str(items), "--dsn", dsn, "--method", "insert"], capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise RuntimeError(f"pypgstac load items failed:\n{result.stderr[-3000:]}")
     timings["load_items_s"] = round(time.perf_counter() - started, 1)
@@ -110,8 +133,10 @@ def load(*, catalog: Catalog, admin_dsn: str, dbname: str, venv: Path, workdir: 
         # Queryables with indexes for what the query set filters and sorts on (not there by default).
         conn.execute("SELECT pgstac.upsert_queryable('cloud_fraction', '{\"type\":\"number\"}', 'to_float', 'BTREE')")
         conn.execute("SELECT pgstac.upsert_queryable('provider_id', '{\"type\":\"string\"}', 'to_text', 'BTREE')")
-        conn.execute("SELECT pgstac.upsert_queryable('tags', "
-                     "'{\"type\":\"array\",\"items\":{\"type\":\"string\"}}', 'to_text_array', 'GIN')")
+        conn.execute(
+            "SELECT pgstac.upsert_queryable('tags', "
+            '\'{"type":"array","items":{"type":"string"}}\', \'to_text_array\', \'GIN\')'
+        )
         conn.execute("SELECT pgstac.maintain_partitions()")
         conn.execute("VACUUM ANALYZE")
         conn.execute("CREATE TABLE public.tessera_bench_meta (meta jsonb)")
@@ -142,8 +167,10 @@ def set_context(dsn: str, on: bool) -> None:
     such cache; both sides must count)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("UPDATE pgstac.pgstac_settings SET value = %s WHERE name = 'context'", ("on" if on else "off",))
-        conn.execute("UPDATE pgstac.pgstac_settings SET value = %s WHERE name = 'context_stats_ttl'",
-                     ("0 seconds" if on else "1 day",))
+        conn.execute(
+            "UPDATE pgstac.pgstac_settings SET value = %s WHERE name = 'context_stats_ttl'",
+            ("0 seconds" if on else "1 day",),
+        )
 
 
 def start_server(*, venv: Path, admin_dsn: str, dbname: str, port: int, logfile: Path) -> subprocess.Popen:
@@ -152,12 +179,29 @@ def start_server(*, venv: Path, admin_dsn: str, dbname: str, port: int, logfile:
     parts = urlsplit(admin_dsn)
     env = {
         **os.environ,
-        "PGUSER": parts.username or "postgres", "PGPASSWORD": parts.password or "unused",
-        "PGHOST": parts.hostname or "127.0.0.1", "PGPORT": str(parts.port or 5432), "PGDATABASE": dbname,
+        "PGUSER": parts.username or "postgres",
+        "PGPASSWORD": parts.password or "unused",
+        "PGHOST": parts.hostname or "127.0.0.1",
+        "PGPORT": str(parts.port or 5432),
+        "PGDATABASE": dbname,
         "ENABLE_TRANSACTIONS_EXTENSIONS": "false",
     }
     out = logfile.open("w")
-    return subprocess.Popen([str(venv / "bin" / "uvicorn"), "stac_fastapi.pgstac.app:create_app", "--factory",
-                             "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", "3", "--no-access-log"],
-                            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [
+            str(venv / "bin" / "uvicorn"),
+            "stac_fastapi.pgstac.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "3",
+            "--no-access-log",
+        ],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )

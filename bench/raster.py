@@ -55,8 +55,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"p50": round(percentile(values, 50), 2), "p95": round(percentile(values, 95), 2),
-            "mean": round(statistics.fmean(values), 2), "n": len(values)}
+    return {
+        "p50": round(percentile(values, 50), 2),
+        "p95": round(percentile(values, 95), 2),
+        "mean": round(statistics.fmean(values), 2),
+        "n": len(values),
+    }
 
 
 # ---- the COG and its image ---------------------------------------------------------------------------
@@ -70,15 +74,33 @@ def write_cog(path: Path) -> None:
     source = ROOT / "tests" / "data" / "RGB.byte.tif"
     with rasterio.open(source) as src:
         data = src.read(out_shape=(3, SIZE, SIZE), resampling=Resampling.nearest)
-        profile = {"driver": "GTiff", "width": SIZE, "height": SIZE, "count": 3, "dtype": "uint8", "crs": src.crs,
-                   "transform": from_bounds(*src.bounds, SIZE, SIZE), "nodata": 0, "tiled": True,
-                   "blockxsize": 512, "blockysize": 512}
+        profile = {
+            "driver": "GTiff",
+            "width": SIZE,
+            "height": SIZE,
+            "count": 3,
+            "dtype": "uint8",
+            "crs": src.crs,
+            "transform": from_bounds(*src.bounds, SIZE, SIZE),
+            "nodata": 0,
+            "tiled": True,
+            "blockxsize": 512,
+            "blockysize": 512,
+        }
     plain = path.with_suffix(".plain.tif")
     with rasterio.open(plain, "w", **profile) as dst:
         dst.write(data)
     with rasterio.open(plain) as src:
-        rasterio.shutil.copy(src, path, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512, OVERVIEWS="IGNORE_EXISTING",
-                             OVERVIEW_COUNT=3, NUM_THREADS=1)
+        rasterio.shutil.copy(
+            src,
+            path,
+            driver="COG",
+            COMPRESS="DEFLATE",
+            BLOCKSIZE=512,
+            OVERVIEWS="IGNORE_EXISTING",
+            OVERVIEW_COUNT=3,
+            NUM_THREADS=1,
+        )
     plain.unlink()
 
 
@@ -102,9 +124,19 @@ def setup_catalog(work: Path) -> dict[str, Any]:
         with transaction.atomic():
             product = product_create(user=user, requested_id="cog", attributes={"name": "raster bench"})
             for index, name in enumerate(("red", "green", "blue")):
-                band_create(user=user, attributes={"product_id": product.pk, "name": name, "type": "spectral",
-                                                   "data_type": "Byte", "band_index": index, "nodata": 0,
-                                                   "data_range": [0, 255], "display_range": [0, 255]})
+                band_create(
+                    user=user,
+                    attributes={
+                        "product_id": product.pk,
+                        "name": name,
+                        "type": "spectral",
+                        "data_type": "Byte",
+                        "band_index": index,
+                        "nodata": 0,
+                        "data_range": [0, 255],
+                        "display_range": [0, 255],
+                    },
+                )
     image = Image.objects.filter(pk=f"{product.pk}:scene").first()
     if image is None:
         import rasterio
@@ -116,15 +148,24 @@ def setup_catalog(work: Path) -> dict[str, Any]:
             transform, crs = src.transform, src.crs.to_string()
         files = [store_file(cog, namespace="rasterbench")]
         with transaction.atomic():
-            image = image_create(user=user, attributes={
-                "product_id": product.pk, "name": "scene", "cs_code": crs, "geotrans": list(transform.to_gdal()),
-                "x_pixels": SIZE, "y_pixels": SIZE, "files": files, "storage_state": "available",
-                "geometry": parse_geometry(footprint(crs, transform, SIZE, SIZE)),
-                "acquired": "2020-01-01T00:00:00Z"})
+            image = image_create(
+                user=user,
+                attributes={
+                    "product_id": product.pk,
+                    "name": "scene",
+                    "cs_code": crs,
+                    "geotrans": list(transform.to_gdal()),
+                    "x_pixels": SIZE,
+                    "y_pixels": SIZE,
+                    "files": files,
+                    "storage_state": "available",
+                    "geometry": parse_geometry(footprint(crs, transform, SIZE, SIZE)),
+                    "acquired": "2020-01-01T00:00:00Z",
+                },
+            )
     from raster.sources import locate
 
-    return {"image": image, "token": issue_access_token(user=user, expires_in=24 * 3600),
-            "path": locate(image, 0).path}
+    return {"image": image, "token": issue_access_token(user=user, expires_in=24 * 3600), "path": locate(image, 0).path}
 
 
 # ---- servers -----------------------------------------------------------------------------------------
@@ -132,21 +173,53 @@ def start_ours(env: dict[str, str], port: int, logfile: Path) -> subprocess.Pope
     server_env = {**os.environ, **env, "DEBUG": "false"}
     server_env.pop("TESSERA_TESTING", None)
     return subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "catalogsite.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--timeout", "120", "--keep-alive", "5"],
-        cwd=ROOT, env=server_env, stdout=logfile.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "catalogsite.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--timeout",
+            "120",
+            "--keep-alive",
+            "5",
+        ],
+        cwd=ROOT,
+        env=server_env,
+        stdout=logfile.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def start_titiler(venv: Path, port: int, logfile: Path) -> subprocess.Popen | None:
     uvicorn = venv / "bin" / "uvicorn"
     if not uvicorn.exists():
-        log(f"no titiler at {venv} (create it: python3 -m venv {venv} && {venv}/bin/pip install "
-            "titiler.application uvicorn); tiles are measured without the peer")
+        log(
+            f"no titiler at {venv} (create it: python3 -m venv {venv} && {venv}/bin/pip install "
+            "titiler.application uvicorn); tiles are measured without the peer"
+        )
         return None
     env = {**os.environ, "GDAL_CACHEMAX": "200", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif"}
-    return subprocess.Popen([str(uvicorn), "titiler.application.main:app", "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", "1", "--log-level", "warning"],
-                            env=env, stdout=logfile.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [
+            str(uvicorn),
+            "titiler.application.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=logfile.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 class Client:
@@ -205,10 +278,20 @@ def npz_body(image, *, reproject: bool) -> bytes:
     x0 = gt[0] + gt[1] * ((SIZE - NPZ_WINDOW) // 2)
     y0 = gt[3] + gt[5] * ((SIZE - NPZ_WINDOW) // 2)
     bounds = [x0, y0 + gt[5] * NPZ_WINDOW, x0 + gt[1] * NPZ_WINDOW, y0]
-    body: dict[str, Any] = {"ids": [image.pk], "bands": ["red", "green", "blue"], "scales": None, "ot": "Byte",
-                            "srs": image.cs_code, "resolution": None, "outputBounds": bounds,
-                            "outputBoundsSRS": image.cs_code, "outsize": [NPZ_WINDOW, NPZ_WINDOW],
-                            "resampleAlg": "near", "of": "blosc", "mask_nodata": True}
+    body: dict[str, Any] = {
+        "ids": [image.pk],
+        "bands": ["red", "green", "blue"],
+        "scales": None,
+        "ot": "Byte",
+        "srs": image.cs_code,
+        "resolution": None,
+        "outputBounds": bounds,
+        "outputBoundsSRS": image.cs_code,
+        "outsize": [NPZ_WINDOW, NPZ_WINDOW],
+        "resampleAlg": "near",
+        "of": "blosc",
+        "mask_nodata": True,
+    }
     if reproject:
         body.update(srs="EPSG:4326", resampleAlg="bilinear")
     return json.dumps(body).encode()
@@ -229,8 +312,8 @@ def direct_floor(path: str, rounds: int) -> list[float]:
             data = src.read(window=Window(offset, offset, NPZ_WINDOW, NPZ_WINDOW))
         mask = data == 0
         for y, x, h, w in block_offsets(NPZ_WINDOW, NPZ_WINDOW):
-            compress(data[:, y:y + h, x:x + w])
-            compress(mask[:, y:y + h, x:x + w])
+            compress(data[:, y : y + h, x : x + w])
+            compress(mask[:, y : y + h, x : x + w])
         times.append((time.perf_counter() - started) * 1000)
     return times[3:]
 
@@ -251,8 +334,13 @@ def main(argv: list[str] | None = None) -> int:
     work = ROOT / "var" / "bench" / "raster"
     work.mkdir(parents=True, exist_ok=True)
     database_url = with_db(env["DATABASE_URL"], args.database)
-    env = {**env, "DATABASE_URL": database_url, "MEDIA_ROOT": str(work / "media"),
-           "SECRET_KEY": "tessera-bench-secret-key-not-for-production", "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+    env = {
+        **env,
+        "DATABASE_URL": database_url,
+        "MEDIA_ROOT": str(work / "media"),
+        "SECRET_KEY": "tessera-bench-secret-key-not-for-production",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
     os.environ.update({"MEDIA_ROOT": env["MEDIA_ROOT"]})
     ensure_database(env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres", args.database)
     migrate(env)
@@ -268,28 +356,37 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(args.port, "/raster/v2/npz")
         if titiler is not None:
             wait_for(args.titiler_port, "/healthz")
-        client = Client(args.port, {"Authorization": f"Bearer {catalog['token']}",
-                                    "Content-Type": "application/json"})
+        client = Client(args.port, {"Authorization": f"Bearer {catalog['token']}", "Content-Type": "application/json"})
         peer = Client(args.titiler_port) if titiler is not None else None
         for zoom in TILE_ZOOMS:
             tiles = interior_tiles(image, zoom, 16)
-            mine = [("GET", f"/raster/v2/tiles/{z}/{x}/{y}.png?" + urlencode(
-                {"image": image.pk, "bands": "red,green,blue"}), None) for z, x, y in tiles]
+            mine = [
+                (
+                    "GET",
+                    f"/raster/v2/tiles/{z}/{x}/{y}.png?" + urlencode({"image": image.pk, "bands": "red,green,blue"}),
+                    None,
+                )
+                for z, x, y in tiles
+            ]
             log(f"tiles z{zoom}: ours")
             results[f"tile_z{zoom}_ours"] = summary(measure(client, mine, args.requests))
             if peer is not None:
-                theirs = [("GET", f"/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?url={quote(path)}"
-                                  "&bidx=1&bidx=2&bidx=3", None) for z, x, y in tiles]
+                theirs = [
+                    ("GET", f"/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?url={quote(path)}&bidx=1&bidx=2&bidx=3", None)
+                    for z, x, y in tiles
+                ]
                 log(f"tiles z{zoom}: titiler")
                 results[f"tile_z{zoom}_titiler"] = summary(measure(peer, theirs, args.requests))
         log("npz 1024 x 1024 x 3: ours (native grid)")
-        results["npz_native_ours"] = summary(measure(client, [("POST", "/raster/v2/npz",
-                                                               npz_body(image, reproject=False))], args.requests))
+        results["npz_native_ours"] = summary(
+            measure(client, [("POST", "/raster/v2/npz", npz_body(image, reproject=False))], args.requests)
+        )
         log("npz 1024 x 1024 x 3: rasterio window read + blosc (floor)")
         results["npz_native_floor"] = summary(direct_floor(path, args.requests))
         log("npz 1024 x 1024 x 3 reprojected to EPSG:4326, bilinear: ours")
-        results["npz_reprojected_ours"] = summary(measure(client, [("POST", "/raster/v2/npz",
-                                                                    npz_body(image, reproject=True))], args.requests))
+        results["npz_reprojected_ours"] = summary(
+            measure(client, [("POST", "/raster/v2/npz", npz_body(image, reproject=True))], args.requests)
+        )
     finally:
         stop(ours)
         stop(titiler)
@@ -302,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     for zoom in TILE_ZOOMS:
         if f"tile_z{zoom}_titiler" in results:
             ratios[f"tile_z{zoom}_ours/titiler_p50"] = round(
-                results[f"tile_z{zoom}_ours"]["p50"] / results[f"tile_z{zoom}_titiler"]["p50"], 2)
+                results[f"tile_z{zoom}_ours"]["p50"] / results[f"tile_z{zoom}_titiler"]["p50"], 2
+            )
     ratios["npz_ours/floor_p50"] = round(results["npz_native_ours"]["p50"] / results["npz_native_floor"]["p50"], 2)
     print()
     for name, value in ratios.items():
@@ -310,10 +408,18 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"raster-{stamp}.json"
-    out.write_text(json.dumps({"results": results, "ratios": ratios, "requests": args.requests,
-                               "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-                               "cog": {"size": SIZE, "bands": 3, "dtype": "uint8", "block": 512, "overviews": 3}},
-                              indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "results": results,
+                "ratios": ratios,
+                "requests": args.requests,
+                "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+                "cog": {"size": SIZE, "bands": 3, "dtype": "uint8", "block": 512, "overviews": 3},
+            },
+            indent=2,
+        )
+    )
     log(f"wrote {out.relative_to(ROOT)}")
     return 0
 

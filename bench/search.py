@@ -43,8 +43,14 @@ from bench.synth import LAND, PRODUCTS, Catalog  # noqa: E402
 API = "/metadata/v1/catalog/v2"
 BIG = PRODUCTS[0].id  # the Landsat-like product: 40% of the catalog
 OTHER_ORG_PRODUCT = PRODUCTS[0].id  # read by a globex member: only the images shared with globex
-FIRST_PAGE_TYPES = ("bbox_date", "polygon_cloud", "polygon_cloud_tags_provider", "sort_cloud", "get_many_100",
-                    "other_org_reader")
+FIRST_PAGE_TYPES = (
+    "bbox_date",
+    "polygon_cloud",
+    "polygon_cloud_tags_provider",
+    "sort_cloud",
+    "get_many_100",
+    "other_org_reader",
+)
 
 
 def log(message: str) -> None:
@@ -59,7 +65,7 @@ def service_env() -> dict[str, str]:
         out = subprocess.run([str(ROOT / "bin" / "services.sh"), "env"], capture_output=True, text=True).stdout
         for line in out.splitlines():
             if line.startswith("export "):
-                key, _, value = line[len("export "):].partition("=")
+                key, _, value = line[len("export ") :].partition("=")
                 env[key] = value.strip().strip("'\"")
     for key in ("DATABASE_URL", "REDIS_URL"):
         if os.environ.get(key):
@@ -97,9 +103,12 @@ def ensure_database(admin_url: str, name: str) -> None:
 
 
 def migrate(env: dict[str, str]) -> None:
-    subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "manage.py", "migrate", "--noinput", "--skip-checks",
-                    "-v", "0"],
-                   cwd=ROOT, env={**os.environ, **env}, check=True)
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "migrate", "--noinput", "--skip-checks", "-v", "0"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+    )
 
 
 def setup_accounts() -> dict[str, Any]:
@@ -111,20 +120,28 @@ def setup_accounts() -> dict[str, Any]:
     orgs = {}
     for slug in ("acme", "globex", "initech"):
         orgs[slug] = Organization.objects.filter(slug=slug).first() or organization_create(slug=slug)
-    owners = {slug: user_create_or_update(username=f"bench-owner-{slug}", email=f"owner@{slug}.example",
-                                          organization=orgs[slug], is_org_admin=True) for slug in orgs}
+    owners = {
+        slug: user_create_or_update(
+            username=f"bench-owner-{slug}", email=f"owner@{slug}.example", organization=orgs[slug], is_org_admin=True
+        )
+        for slug in orgs
+    }
     readers = {
         # A plain member of acme: reads acme's org-wide images and what the other orgs share with acme.
         "acme": user_create_or_update(username="bench-acme", email="reader@acme.example", organization=orgs["acme"]),
         # A plain member of globex reading acme's products: only the 10% shared with globex are visible.
-        "globex": user_create_or_update(username="bench-globex", email="reader@globex.example",
-                                        organization=orgs["globex"]),
+        "globex": user_create_or_update(
+            username="bench-globex", email="reader@globex.example", organization=orgs["globex"]
+        ),
     }
     out = {"owner_ns": {slug: user.namespace for slug, user in owners.items()}, "users": {}}
     for key, user in readers.items():
         principals = principals_for(user)
-        out["users"][key] = {"username": user.username, "readable": sorted(principals.readable),
-                             "owner": sorted(principals.owner)}
+        out["users"][key] = {
+            "username": user.username,
+            "readable": sorted(principals.readable),
+            "owner": sorted(principals.owner),
+        }
     return out
 
 
@@ -132,8 +149,10 @@ def issue_tokens() -> dict[str, str]:
     from accounts.models import User
     from accounts.tokens import issue_access_token
 
-    return {key: issue_access_token(user=User.objects.get(username=f"bench-{key}"), expires_in=6 * 3600)
-            for key in ("acme", "globex")}
+    return {
+        key: issue_access_token(user=User.objects.get(username=f"bench-{key}"), expires_in=6 * 3600)
+        for key in ("acme", "globex")
+    }
 
 
 def load_catalog(*, catalog: Catalog, dsn: str, accounts: dict[str, Any]) -> dict[str, float]:
@@ -154,15 +173,22 @@ def load_catalog(*, catalog: Catalog, dsn: str, accounts: dict[str, Any]) -> dic
                 "INSERT INTO products_product (id, namespace, name, description, created, modified, tags,"
                 " extra_properties, owners, readers, writers) VALUES (%s, %s, %s, %s, now(), now(), '{}', '{}',"
                 " %s, %s, '{}')",
-                (spec.id, spec.org, spec.id.split(":")[1], f"Synthetic {spec.id}", [f"org:{spec.org}",
-                 f"user:{owner_ns}"], [f"org:{spec.org}"]),
+                (
+                    spec.id,
+                    spec.org,
+                    spec.id.split(":")[1],
+                    f"Synthetic {spec.id}",
+                    [f"org:{spec.org}", f"user:{owner_ns}"],
+                    [f"org:{spec.org}"],
+                ),
             )
         # Secondary indexes are dropped for the COPY and rebuilt afterwards (much faster than
         # maintaining a GiST and several GINs row by row); the primary key and the unique
         # (product, name) constraint stay.
         indexes = conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'imagery_image' AND indexname NOT IN"
-            " (SELECT conname FROM pg_constraint WHERE conrelid = 'imagery_image'::regclass)").fetchall()
+            " (SELECT conname FROM pg_constraint WHERE conrelid = 'imagery_image'::regclass)"
+        ).fetchall()
         for name, _ in indexes:
             conn.execute(f'DROP INDEX "{name}"')
         started = time.perf_counter()
@@ -180,8 +206,9 @@ def load_catalog(*, catalog: Catalog, dsn: str, accounts: dict[str, Any]) -> dic
         timings["create_indexes_s"] = round(time.perf_counter() - started, 1)
         conn.execute("CREATE TABLE IF NOT EXISTS tessera_bench_meta (meta jsonb)")
         conn.execute("DELETE FROM tessera_bench_meta")
-        conn.execute("INSERT INTO tessera_bench_meta VALUES (%s)",
-                     (json.dumps({"n": catalog.n, "seed": catalog.seed}),))
+        conn.execute(
+            "INSERT INTO tessera_bench_meta VALUES (%s)", (json.dumps({"n": catalog.n, "seed": catalog.seed}),)
+        )
     with psycopg.connect(dsn, autocommit=True) as conn:
         started = time.perf_counter()
         conn.execute("VACUUM (ANALYZE) imagery_image")
@@ -256,9 +283,24 @@ def start_gunicorn(env: dict[str, str], port: int, logfile: Path) -> subprocess.
     server_env.pop("TESSERA_TESTING", None)
     out = logfile.open("w")
     return subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "catalogsite.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", os.environ.get("WEB_CONCURRENCY", "3"), "--timeout", "120", "--keep-alive", "5"],
-        cwd=ROOT, env=server_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "catalogsite.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            os.environ.get("WEB_CONCURRENCY", "3"),
+            "--timeout",
+            "120",
+            "--keep-alive",
+            "5",
+        ],
+        cwd=ROOT,
+        env=server_env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop(process: subprocess.Popen | None) -> None:
@@ -286,8 +328,9 @@ def compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def ours_search(filters: list[dict], *, intersects: dict | None = None, sort: str | None = None,
-                limit: int | None = 100) -> dict[str, Any]:
+def ours_search(
+    filters: list[dict], *, intersects: dict | None = None, sort: str | None = None, limit: int | None = 100
+) -> dict[str, Any]:
     """The body of the descarteslabs client's `PUT /images` (filter and intersects are JSON strings)."""
     body: dict[str, Any] = {"filter": compact(filters), "include": "product"}
     if intersects is not None:
@@ -308,118 +351,274 @@ def blob(cx: float, cy: float, radius: float, rng: np.random.Generator, vertices
     """An irregular star-shaped polygon (a "region of interest"), `radius` degrees across."""
     angles = np.linspace(0, 2 * math.pi, vertices, endpoint=False)
     radii = radius * rng.uniform(0.7, 1.0, vertices)
-    return Polygon([(round(cx + r * math.cos(a) / max(math.cos(math.radians(cy)), 0.3), 6),
-                     round(max(min(cy + r * math.sin(a), 85), -85), 6)) for a, r in zip(angles, radii, strict=True)])
+    return Polygon(
+        [
+            (
+                round(cx + r * math.cos(a) / max(math.cos(math.radians(cy)), 0.3), 6),
+                round(max(min(cy + r * math.sin(a), 85), -85), 6),
+            )
+            for a, r in zip(angles, radii, strict=True)
+        ]
+    )
 
 
 def build_queries(catalog: Catalog, variants: int, seed: int) -> dict[str, list[Variant]]:
     rng = np.random.default_rng(seed + 7)
     land = np.array([b for b in LAND if b[2] <= 180], dtype=np.float64)
     which = rng.choice(len(land), size=variants, p=land[:, 4] / land[:, 4].sum())
-    centres = [(float(rng.uniform(land[k, 0] + 6, land[k, 2] - 6)) if land[k, 2] - land[k, 0] > 12 else
-                float((land[k, 0] + land[k, 2]) / 2), float(rng.uniform(land[k, 1] + 2, land[k, 3] - 2)))
-               for k in which]
+    centres = [
+        (
+            float(rng.uniform(land[k, 0] + 6, land[k, 2] - 6))
+            if land[k, 2] - land[k, 0] > 12
+            else float((land[k, 0] + land[k, 2]) / 2),
+            float(rng.uniform(land[k, 1] + 2, land[k, 3] - 2)),
+        )
+        for k in which
+    ]
     years = [int(y) for y in rng.integers(2016, 2025, variants)]
     eq_product = {"op": "eq", "name": "product_id", "val": BIG}
     big = PRODUCTS.index(next(p for p in PRODUCTS if p.id == BIG))
-    queries: dict[str, list[Variant]] = {name: [] for name in (
-        "id_lookup", "bbox_date", "polygon_cloud", "polygon_cloud_tags_provider", "sort_cloud", "page_1", "page_2",
-        "page_10", "count_box_10deg", "summary_product", "summary_month_year", "get_many_100", "other_org_reader")}
+    queries: dict[str, list[Variant]] = {
+        name: []
+        for name in (
+            "id_lookup",
+            "bbox_date",
+            "polygon_cloud",
+            "polygon_cloud_tags_provider",
+            "sort_cloud",
+            "page_1",
+            "page_2",
+            "page_10",
+            "count_box_10deg",
+            "summary_product",
+            "summary_month_year",
+            "get_many_100",
+            "other_org_reader",
+        )
+    }
     acme = catalog.owner_ns  # noqa: F841 - documents that the catalog knows its owners
     for k in range(variants):
         cx, cy = centres[k]
         year = years[k]
         start, end, t0, t1 = year_range(year)
-        date_filters = [eq_product, {"name": "acquired", "op": "gte", "val": start},
-                        {"name": "acquired", "op": "lt", "val": end}]
+        date_filters = [
+            eq_product,
+            {"name": "acquired", "op": "gte", "val": start},
+            {"name": "acquired", "op": "lt", "val": end},
+        ]
         window = box(cx - 2, cy - 2, cx + 2, cy + 2)
-        queries["bbox_date"].append(Variant(
-            ours=("PUT", "/images", ours_search(date_filters, intersects=mapping(window))),
-            peer=("POST", "/search", {"collections": [BIG], "bbox": list(window.bounds), "datetime": f"{start}/{end}",
-                                      "limit": 100}),
-            check={"kind": "ids", "order": "id", "select": {"product": BIG, "acquired_gte": t0, "acquired_lt": t1,
-                                                            "intersects": window}}))
+        queries["bbox_date"].append(
+            Variant(
+                ours=("PUT", "/images", ours_search(date_filters, intersects=mapping(window))),
+                peer=(
+                    "POST",
+                    "/search",
+                    {"collections": [BIG], "bbox": list(window.bounds), "datetime": f"{start}/{end}", "limit": 100},
+                ),
+                check={
+                    "kind": "ids",
+                    "order": "id",
+                    "select": {"product": BIG, "acquired_gte": t0, "acquired_lt": t1, "intersects": window},
+                },
+            )
+        )
         region = blob(cx, cy, 12.0, rng)
         cloud_filters = [eq_product, {"name": "cloud_fraction", "op": "lt", "val": 0.2}]
-        queries["polygon_cloud"].append(Variant(
-            ours=("PUT", "/images", ours_search(cloud_filters, intersects=mapping(region))),
-            peer=("POST", "/search", {"collections": [BIG], "intersects": mapping(region), "limit": 100,
-                                      "filter-lang": "cql2-json",
-                                      "filter": {"op": "<", "args": [{"property": "cloud_fraction"}, 0.2]}}),
-            check={"kind": "ids", "order": "id", "select": {"product": BIG, "cloud_lt": 0.2, "intersects": region}}))
+        queries["polygon_cloud"].append(
+            Variant(
+                ours=("PUT", "/images", ours_search(cloud_filters, intersects=mapping(region))),
+                peer=(
+                    "POST",
+                    "/search",
+                    {
+                        "collections": [BIG],
+                        "intersects": mapping(region),
+                        "limit": 100,
+                        "filter-lang": "cql2-json",
+                        "filter": {"op": "<", "args": [{"property": "cloud_fraction"}, 0.2]},
+                    },
+                ),
+                check={"kind": "ids", "order": "id", "select": {"product": BIG, "cloud_lt": 0.2, "intersects": region}},
+            )
+        )
         provider = PRODUCTS[big].providers[k % len(PRODUCTS[big].providers)]
-        tag_filters = [*cloud_filters, {"op": "eq", "name": "tags", "val": "qa:pass"},
-                       {"op": "eq", "name": "provider_id", "val": provider}]
-        queries["polygon_cloud_tags_provider"].append(Variant(
-            ours=("PUT", "/images", ours_search(tag_filters, intersects=mapping(region))),
-            peer=("POST", "/search", {
-                "collections": [BIG], "intersects": mapping(region), "limit": 100, "filter-lang": "cql2-json",
-                "filter": {"op": "and", "args": [
-                    {"op": "<", "args": [{"property": "cloud_fraction"}, 0.2]},
-                    {"op": "a_contains", "args": [{"property": "tags"}, ["qa:pass"]]},
-                    {"op": "=", "args": [{"property": "provider_id"}, provider]}]}}),
-            check={"kind": "ids", "order": "id", "select": {"product": BIG, "cloud_lt": 0.2, "intersects": region,
-                                                            "tag": "qa:pass", "provider": provider}}))
+        tag_filters = [
+            *cloud_filters,
+            {"op": "eq", "name": "tags", "val": "qa:pass"},
+            {"op": "eq", "name": "provider_id", "val": provider},
+        ]
+        queries["polygon_cloud_tags_provider"].append(
+            Variant(
+                ours=("PUT", "/images", ours_search(tag_filters, intersects=mapping(region))),
+                peer=(
+                    "POST",
+                    "/search",
+                    {
+                        "collections": [BIG],
+                        "intersects": mapping(region),
+                        "limit": 100,
+                        "filter-lang": "cql2-json",
+                        "filter": {
+                            "op": "and",
+                            "args": [
+                                {"op": "<", "args": [{"property": "cloud_fraction"}, 0.2]},
+                                {"op": "a_contains", "args": [{"property": "tags"}, ["qa:pass"]]},
+                                {"op": "=", "args": [{"property": "provider_id"}, provider]},
+                            ],
+                        },
+                    },
+                ),
+                check={
+                    "kind": "ids",
+                    "order": "id",
+                    "select": {
+                        "product": BIG,
+                        "cloud_lt": 0.2,
+                        "intersects": region,
+                        "tag": "qa:pass",
+                        "provider": provider,
+                    },
+                },
+            )
+        )
         descending = k % 2 == 1
         sort_product = PRODUCTS[k % 4].id  # the big products: Landsat, Sentinel-2, MODIS, PlanetScope
-        queries["sort_cloud"].append(Variant(
-            ours=("PUT", "/images", ours_search([{"op": "eq", "name": "product_id", "val": sort_product}],
-                                                sort="-cloud_fraction" if descending else "cloud_fraction")),
-            peer=("POST", "/search", {"collections": [sort_product], "limit": 100, "sortby": [
-                {"field": "properties.cloud_fraction", "direction": "desc" if descending else "asc"}]}),
-            check={"kind": "ids", "order": "-cloud" if descending else "cloud", "select": {"product": sort_product}}))
+        queries["sort_cloud"].append(
+            Variant(
+                ours=(
+                    "PUT",
+                    "/images",
+                    ours_search(
+                        [{"op": "eq", "name": "product_id", "val": sort_product}],
+                        sort="-cloud_fraction" if descending else "cloud_fraction",
+                    ),
+                ),
+                peer=(
+                    "POST",
+                    "/search",
+                    {
+                        "collections": [sort_product],
+                        "limit": 100,
+                        "sortby": [
+                            {"field": "properties.cloud_fraction", "direction": "desc" if descending else "asc"}
+                        ],
+                    },
+                ),
+                check={
+                    "kind": "ids",
+                    "order": "-cloud" if descending else "cloud",
+                    "select": {"product": sort_product},
+                },
+            )
+        )
         # Pages: product + one year, no limit (the client's iteration), default order; walked to page 10.
         paged = ours_search(date_filters, limit=None)
-        queries["page_1"].append(Variant(
-            ours=("PUT", "/images", paged),
-            peer=("POST", "/search", {"collections": [BIG], "datetime": f"{start}/{end}", "limit": 100}),
-            check={"kind": "pages", "order": "id", "select": {"product": BIG, "acquired_gte": t0, "acquired_lt": t1}}))
+        queries["page_1"].append(
+            Variant(
+                ours=("PUT", "/images", paged),
+                peer=("POST", "/search", {"collections": [BIG], "datetime": f"{start}/{end}", "limit": 100}),
+                check={
+                    "kind": "pages",
+                    "order": "id",
+                    "select": {"product": BIG, "acquired_gte": t0, "acquired_lt": t1},
+                },
+            )
+        )
         square = box(cx - 5, cy - 5, cx + 5, cy + 5)
-        queries["count_box_10deg"].append(Variant(
-            ours=("PUT", "/images", ours_search([eq_product], intersects=mapping(square), limit=0)),
-            peer=("POST", "/search", {"collections": [BIG], "bbox": list(square.bounds), "limit": 1}),
-            check={"kind": "count", "select": {"product": BIG, "intersects": square}}))
+        queries["count_box_10deg"].append(
+            Variant(
+                ours=("PUT", "/images", ours_search([eq_product], intersects=mapping(square), limit=0)),
+                peer=("POST", "/search", {"collections": [BIG], "bbox": list(square.bounds), "limit": 1}),
+                check={"kind": "count", "select": {"product": BIG, "intersects": square}},
+            )
+        )
         summary_product = PRODUCTS[k % len(PRODUCTS)].id
-        queries["summary_product"].append(Variant(
-            ours=("PUT", "/images/summary/all", {"filter": compact([{"op": "eq", "name": "product_id",
-                                                                     "val": summary_product}])}),
-            peer=("POST", "/search", {"collections": [summary_product], "limit": 1}),
-            check={"kind": "summary", "select": {"product": summary_product}}))
-        queries["summary_month_year"].append(Variant(
-            ours=("PUT", "/images/summary/acquired/month",
-                  {"_start": start, "_end": end, "filter": compact([eq_product])}),
-            peer=None,
-            check={"kind": "months", "year": year, "select": {"product": BIG, "acquired_gte": t0, "acquired_lt": t1}}))
+        queries["summary_product"].append(
+            Variant(
+                ours=(
+                    "PUT",
+                    "/images/summary/all",
+                    {"filter": compact([{"op": "eq", "name": "product_id", "val": summary_product}])},
+                ),
+                peer=("POST", "/search", {"collections": [summary_product], "limit": 1}),
+                check={"kind": "summary", "select": {"product": summary_product}},
+            )
+        )
+        queries["summary_month_year"].append(
+            Variant(
+                ours=(
+                    "PUT",
+                    "/images/summary/acquired/month",
+                    {"_start": start, "_end": end, "filter": compact([eq_product])},
+                ),
+                peer=None,
+                check={
+                    "kind": "months",
+                    "year": year,
+                    "select": {"product": BIG, "acquired_gte": t0, "acquired_lt": t1},
+                },
+            )
+        )
         other_window = box(cx - 5, cy - 5, cx + 5, cy + 5)
-        queries["other_org_reader"].append(Variant(
-            ours=("PUT", "/images", ours_search(
-                [{"op": "eq", "name": "product_id", "val": OTHER_ORG_PRODUCT},
-                 {"name": "acquired", "op": "gte", "val": start}, {"name": "acquired", "op": "lt", "val": end}],
-                intersects=mapping(other_window))),
-            peer=None, user="globex",
-            check={"kind": "ids", "order": "id", "select": {"product": OTHER_ORG_PRODUCT, "acquired_gte": t0,
-                                                            "acquired_lt": t1, "intersects": other_window}}))
+        queries["other_org_reader"].append(
+            Variant(
+                ours=(
+                    "PUT",
+                    "/images",
+                    ours_search(
+                        [
+                            {"op": "eq", "name": "product_id", "val": OTHER_ORG_PRODUCT},
+                            {"name": "acquired", "op": "gte", "val": start},
+                            {"name": "acquired", "op": "lt", "val": end},
+                        ],
+                        intersects=mapping(other_window),
+                    ),
+                ),
+                peer=None,
+                user="globex",
+                check={
+                    "kind": "ids",
+                    "order": "id",
+                    "select": {
+                        "product": OTHER_ORG_PRODUCT,
+                        "acquired_gte": t0,
+                        "acquired_lt": t1,
+                        "intersects": other_window,
+                    },
+                },
+            )
+        )
     return queries
 
 
-def add_id_queries(queries: dict[str, list[Variant]], catalog: Catalog, readable: set[str], owner: set[str],
-                   variants: int, seed: int) -> None:
+def add_id_queries(
+    queries: dict[str, list[Variant]], catalog: Catalog, readable: set[str], owner: set[str], variants: int, seed: int
+) -> None:
     rng = np.random.default_rng(seed + 11)
     visible = np.flatnonzero(catalog.visible(readable, owner))
     for _ in range(variants):
         i = int(rng.choice(visible))
         image_id, product = catalog.image_id(i), catalog.product_id(i)
-        queries["id_lookup"].append(Variant(
-            ours=("GET", f"/images/{quote(image_id, safe=':')}", None),
-            peer=("GET", f"/collections/{quote(product, safe=':')}/items/{quote(image_id, safe=':')}", None),
-            check={"kind": "one", "id": image_id}))
+        queries["id_lookup"].append(
+            Variant(
+                ours=("GET", f"/images/{quote(image_id, safe=':')}", None),
+                peer=("GET", f"/collections/{quote(product, safe=':')}/items/{quote(image_id, safe=':')}", None),
+                check={"kind": "one", "id": image_id},
+            )
+        )
         in_big = visible[catalog.product[visible] == 0]
         picked = sorted(catalog.image_id(int(j)) for j in rng.choice(in_big, 100, replace=False))
-        queries["get_many_100"].append(Variant(
-            ours=("PUT", "/images", {"filter": compact([{"name": "id", "op": "eq", "val": picked}]),
-                                     "include": "product"}),
-            peer=("POST", "/search", {"ids": picked, "collections": [BIG], "limit": 100}),
-            check={"kind": "set", "ids": picked}))
+        queries["get_many_100"].append(
+            Variant(
+                ours=(
+                    "PUT",
+                    "/images",
+                    {"filter": compact([{"name": "id", "op": "eq", "val": picked}]), "include": "product"},
+                ),
+                peer=("POST", "/search", {"ids": picked, "collections": [BIG], "limit": 100}),
+                check={"kind": "set", "ids": picked},
+            )
+        )
 
 
 # ---- measuring ----------------------------------------------------------------------------------------
@@ -433,9 +632,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def stats(samples: list[float]) -> dict[str, float]:
-    return {"n": len(samples), "p50": round(percentile(samples, 0.5), 2), "p95": round(percentile(samples, 0.95), 2),
-            "p99": round(percentile(samples, 0.99), 2),
-            "mean": round(statistics.fmean(samples), 2) if samples else None}
+    return {
+        "n": len(samples),
+        "p50": round(percentile(samples, 0.5), 2),
+        "p95": round(percentile(samples, 0.95), 2),
+        "p99": round(percentile(samples, 0.99), 2),
+        "mean": round(statistics.fmean(samples), 2) if samples else None,
+    }
 
 
 def next_request(side: str, response: Any, body: Any) -> tuple[str, str, Any] | None:
@@ -445,7 +648,7 @@ def next_request(side: str, response: Any, body: Any) -> tuple[str, str, Any] | 
         if not link:
             return None
         parts = urlsplit(link)
-        return "PUT", parts.path[len(API):] + "?" + parts.query, body
+        return "PUT", parts.path[len(API) :] + "?" + parts.query, body
     for link in response.get("links", []):
         if link.get("rel") == "next":
             parts = urlsplit(link["href"])
@@ -504,8 +707,9 @@ def warm_up(sides: list[Side], queries: dict[str, list[Variant]], rounds: int = 
                     side.clients[variants[0].user].request(*request)
 
 
-def run_sides(sides: list[Side], queries: dict[str, list[Variant]], *, samples: int, budget_s: float
-              ) -> dict[str, tuple[dict[str, list[float]], dict[str, list[Any]]]]:
+def run_sides(
+    sides: list[Side], queries: dict[str, list[Variant]], *, samples: int, budget_s: float
+) -> dict[str, tuple[dict[str, list[float]], dict[str, list[Any]]]]:
     """Time every query type on every side, INTERLEAVED request by request (ours, peer, ours, peer…), so
     both servers are measured under the same background load of this shared machine.
 
@@ -570,8 +774,13 @@ def run_sides(sides: list[Side], queries: dict[str, list[Variant]], *, samples: 
 
 
 # ---- correctness -------------------------------------------------------------------------------------
-def check_answers(catalog: Catalog, queries: dict[str, list[Variant]], firsts: dict[str, list[Any]],
-                  principals: dict[str, dict[str, set[str]]], sample: int) -> list[dict[str, Any]]:
+def check_answers(
+    catalog: Catalog,
+    queries: dict[str, list[Variant]],
+    firsts: dict[str, list[Any]],
+    principals: dict[str, dict[str, set[str]]],
+    sample: int,
+) -> list[dict[str, Any]]:
     """Compare a sample of our answers with a brute-force evaluation of the same filter and ACL."""
     results = []
     for name, variants in queries.items():
@@ -591,8 +800,11 @@ def check_answers(catalog: Catalog, queries: dict[str, list[Variant]], firsts: d
                 selected = catalog.select(readable=user["readable"], owner=user["owner"], **check["select"])
                 if kind == "ids":
                     order = check["order"]
-                    ordered = (catalog.order_by_id(selected) if order == "id"
-                               else catalog.order_by_cloud(selected, descending=order.startswith("-")))
+                    ordered = (
+                        catalog.order_by_id(selected)
+                        if order == "id"
+                        else catalog.order_by_cloud(selected, descending=order.startswith("-"))
+                    )
                     expected = ordered[:100]
                     got = [item["id"] for item in response["data"]]
                 elif kind == "pages":
@@ -602,21 +814,31 @@ def check_answers(catalog: Catalog, queries: dict[str, list[Variant]], firsts: d
                 elif kind == "count":
                     expected, got = len(selected), response["meta"]["count"]
                 elif kind == "summary":
-                    expected = {"count": len(selected), "bytes": int(catalog.size[selected].sum()),
-                                "products": sorted({catalog.product_id(i) for i in selected})}
+                    expected = {
+                        "count": len(selected),
+                        "bytes": int(catalog.size[selected].sum()),
+                        "products": sorted({catalog.product_id(i) for i in selected}),
+                    }
                     got = response["data"]["attributes"]
                 else:  # months
                     expected, got = [], []
                     for month in range(12):
                         lo = dt.datetime(check["year"], month + 1, 1, tzinfo=dt.UTC).timestamp()
-                        hi = dt.datetime(check["year"] + (month == 11), (month + 1) % 12 + 1, 1,
-                                         tzinfo=dt.UTC).timestamp()
+                        hi = dt.datetime(
+                            check["year"] + (month == 11), (month + 1) % 12 + 1, 1, tzinfo=dt.UTC
+                        ).timestamp()
                         in_month = selected[(catalog.acquired[selected] >= lo) & (catalog.acquired[selected] < hi)]
                         expected.append((len(in_month), int(catalog.size[in_month].sum())))
                     got = [(row["attributes"]["count"], row["attributes"]["bytes"]) for row in response["data"]]
             ok = got == expected
-            results.append({"query": name, "variant": index, "ok": ok,
-                            "size": len(expected) if isinstance(expected, list) else expected})
+            results.append(
+                {
+                    "query": name,
+                    "variant": index,
+                    "ok": ok,
+                    "size": len(expected) if isinstance(expected, list) else expected,
+                }
+            )
             if not ok:
                 log(f"MISMATCH {name}[{index}]: got {str(got)[:300]} expected {str(expected)[:300]}")
     return results
@@ -649,8 +871,10 @@ NOT_EXPRESSIBLE = {
     "summary_month_year": "no aggregation in stac-fastapi-pgstac",
     "other_org_reader": "pgstac has no ACLs",
 }
-APPROXIMATE = {"summary_product": "peer: numberMatched only (no bytes, no product list)",
-               "count_box_10deg": "peer: numberMatched of a limit-1 search"}
+APPROXIMATE = {
+    "summary_product": "peer: numberMatched only (no bytes, no product list)",
+    "count_box_10deg": "peer: numberMatched of a limit-1 search",
+}
 
 
 def report(ours: dict[str, list[float]], peer: dict[str, list[float]] | None) -> tuple[str, dict[str, Any]]:
@@ -671,8 +895,11 @@ def report(ours: dict[str, list[float]], peer: dict[str, list[float]] | None) ->
         summary[name] = row
         o = row["ours"]
         p = row.get("peer")
-        peer_text = (f"{p['p50']:9.1f} {p['p95']:8.1f} {row['ratio_p50']:7.3f}" if isinstance(p, dict)
-                     else f"{'':9s} {'':8s} {'':7s}  " + (p or ""))
+        peer_text = (
+            f"{p['p50']:9.1f} {p['p95']:8.1f} {row['ratio_p50']:7.3f}"
+            if isinstance(p, dict)
+            else f"{'':9s} {'':8s} {'':7s}  " + (p or "")
+        )
         lines.append(f"{name:30s} {o['p50']:9.1f} {o['p95']:8.1f} {o['p99']:8.1f} {peer_text}")
     if ratios:
         lines.append(f"median ratio ours/peer over {len(ratios)} comparable types: {statistics.median(ratios):.3f}")
@@ -682,8 +909,9 @@ def report(ours: dict[str, list[float]], peer: dict[str, list[float]] | None) ->
 def targets(table: dict[str, Any], peer: bool) -> dict[str, Any]:
     types = table["types"]
     out: dict[str, Any] = {}
-    out["first_page_p95_under_100ms"] = {name: types[name]["ours"]["p95"] < 100 for name in FIRST_PAGE_TYPES
-                                         if name in types}
+    out["first_page_p95_under_100ms"] = {
+        name: types[name]["ours"]["p95"] < 100 for name in FIRST_PAGE_TYPES if name in types
+    }
     if "page_10" in types:
         first, tenth = types["page_1"]["ours"]["p50"], types["page_10"]["ours"]["p50"]
         # "As fast as the first": within 25% or 5 ms of page 1.
@@ -693,8 +921,9 @@ def targets(table: dict[str, Any], peer: bool) -> dict[str, Any]:
     if "summary_month_year" in types:
         out["monthly_summary_under_300ms_p50"] = types["summary_month_year"]["ours"]["p50"] < 300
     if peer:
-        out["every_type_no_slower_than_peer_p50"] = {name: row["ratio_p50"] <= 1.0 for name, row in types.items()
-                                                     if "ratio_p50" in row}
+        out["every_type_no_slower_than_peer_p50"] = {
+            name: row["ratio_p50"] <= 1.0 for name, row in types.items() if "ratio_p50" in row
+        }
         out["median_ratio_at_most_0.5"] = table["median_ratio"] is not None and table["median_ratio"] <= 0.5
     return out
 
@@ -709,9 +938,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reload", action="store_true", help="load again even if the same catalog is there")
     parser.add_argument("--peer", choices=["pgstac"], help="also measure stac-fastapi-pgstac")
     parser.add_argument("--port", type=int, default=18765, help="port for our gunicorn (started and stopped here)")
-    parser.add_argument("--url-port", type=int,
-                        help="measure an already running server on this port instead (it must use the --db "
-                             "database and the SECRET_KEY/JWT_SIGNING_KEY of this process's environment)")
+    parser.add_argument(
+        "--url-port",
+        type=int,
+        help="measure an already running server on this port instead (it must use the --db "
+        "database and the SECRET_KEY/JWT_SIGNING_KEY of this process's environment)",
+    )
     parser.add_argument("--peer-port", type=int, default=18766)
     parser.add_argument("--samples", type=int, default=60, help="timed requests per query type")
     parser.add_argument("--variants", type=int, default=12, help="distinct parameter sets per query type")
@@ -757,18 +989,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.peer:
         peer_mod.ensure_venv(venv)
         started = time.perf_counter()
-        load_info["peer"] = peer_mod.load(catalog=catalog, admin_dsn=with_db(libpq(env["DATABASE_URL"]), "postgres"),
-                                          dbname=args.peer_db, venv=venv, workdir=workdir, force=args.reload)
+        load_info["peer"] = peer_mod.load(
+            catalog=catalog,
+            admin_dsn=with_db(libpq(env["DATABASE_URL"]), "postgres"),
+            dbname=args.peer_db,
+            venv=venv,
+            workdir=workdir,
+            force=args.reload,
+        )
         load_info["peer"]["total_s"] = round(time.perf_counter() - started, 1)
     if args.load_only:
         return 0
 
     tokens = issue_tokens()
-    principals = {key: {"readable": set(user["readable"]), "owner": set(user["owner"])}
-                  for key, user in accounts["users"].items()}
+    principals = {
+        key: {"readable": set(user["readable"]), "owner": set(user["owner"])} for key, user in accounts["users"].items()
+    }
     queries = build_queries(catalog, args.variants, args.seed)
-    add_id_queries(queries, catalog, principals["acme"]["readable"], principals["acme"]["owner"], args.variants,
-                   args.seed)
+    add_id_queries(
+        queries, catalog, principals["acme"]["readable"], principals["acme"]["owner"], args.variants, args.seed
+    )
 
     server = peer_server = None
     results: dict[str, Any] = {}
@@ -784,9 +1024,13 @@ def main(argv: list[str] | None = None) -> int:
         peer_timings = None
         if args.peer:
             ensure_free(args.peer_port)
-            peer_server = peer_mod.start_server(venv=venv, admin_dsn=with_db(libpq(env["DATABASE_URL"]), "postgres"),
-                                                dbname=args.peer_db, port=args.peer_port,
-                                                logfile=workdir / "peer-uvicorn.log")
+            peer_server = peer_mod.start_server(
+                venv=venv,
+                admin_dsn=with_db(libpq(env["DATABASE_URL"]), "postgres"),
+                dbname=args.peer_db,
+                port=args.peer_port,
+                logfile=workdir / "peer-uvicorn.log",
+            )
             wait_for(args.peer_port, "/_mgmt/ping")
             peer_client = Client(args.peer_port, {"Content-Type": "application/json"})
             sides.append(Side("peer", {"acme": peer_client, "globex": peer_client}, "", peer_dsn=peer_dsn))
@@ -812,16 +1056,27 @@ def main(argv: list[str] | None = None) -> int:
             settings_rows = conn.execute(
                 "SELECT name, setting FROM pg_settings WHERE name IN ('shared_buffers', 'work_mem', "
                 "'effective_cache_size', 'max_parallel_workers_per_gather', 'random_page_cost', 'jit', "
-                "'server_version')").fetchall()
+                "'server_version')"
+            ).fetchall()
         git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
         results = {
-            "images": args.images, "seed": args.seed, "samples": args.samples, "variants": args.variants,
-            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "git": git.stdout.strip(),
+            "images": args.images,
+            "seed": args.seed,
+            "samples": args.samples,
+            "variants": args.variants,
+            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "git": git.stdout.strip(),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-            "postgres": dict(settings_rows), "load": load_info, "loadavg": loadavg, "results": summary, "targets": met,
+            "postgres": dict(settings_rows),
+            "load": load_info,
+            "loadavg": loadavg,
+            "results": summary,
+            "targets": met,
             "correctness": {"checked": len(correctness), "failed": failures},
-            "raw_ms": {"ours": {k: [round(v, 2) for v in vs] for k, vs in ours.items()},
-                       "peer": {k: [round(v, 2) for v in vs] for k, vs in (peer_timings or {}).items()}},
+            "raw_ms": {
+                "ours": {k: [round(v, 2) for v in vs] for k, vs in ours.items()},
+                "peer": {k: [round(v, 2) for v in vs] for k, vs in (peer_timings or {}).items()},
+            },
         }
         out_dir = Path(args.out)
         out_dir.mkdir(parents=True, exist_ok=True)

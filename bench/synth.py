@@ -46,26 +46,40 @@ class ProductSpec:
 
 
 PRODUCTS = (
-    ProductSpec("acme:landsat-8-l1", "acme", 0.40, (185, 180), ("landsat-8", "landsat-9"), "LC08",
-                bytes_per_image=900_000_000),
+    ProductSpec(
+        "acme:landsat-8-l1", "acme", 0.40, (185, 180), ("landsat-8", "landsat-9"), "LC08", bytes_per_image=900_000_000
+    ),
     ProductSpec("acme:sentinel-2-l1c", "acme", 0.18, (110, 110), ("sentinel-2a", "sentinel-2b"), "S2"),
     ProductSpec("acme:modis-daily", "acme", 0.05, (1100, 1000), ("terra", "aqua"), "MOD"),
     ProductSpec("acme:planetscope", "acme", 0.10, (25, 12), ("ps2", "psb-sd"), "PS", bytes_per_image=60_000_000),
     ProductSpec("globex:sentinel-1-grd", "globex", 0.08, (250, 170), ("sentinel-1a", "sentinel-1b"), "S1"),
     ProductSpec("globex:naip", "globex", 0.06, (7, 7), ("naip",), "NAIP", tilted=False, land_only=True),
     ProductSpec("globex:spot-6", "globex", 0.04, (60, 60), ("spot-6", "spot-7"), "SPOT"),
-    ProductSpec("initech:worldview-3", "initech", 0.04, (13, 13), ("wv03", "wv02"), "WV",
-                bytes_per_image=2_000_000_000),
+    ProductSpec(
+        "initech:worldview-3", "initech", 0.04, (13, 13), ("wv03", "wv02"), "WV", bytes_per_image=2_000_000_000
+    ),
     ProductSpec("initech:pleiades", "initech", 0.03, (20, 20), ("phr1a", "phr1b"), "PHR"),
     ProductSpec("initech:dem-tiles", "initech", 0.02, (111, 111), ("srtm",), "DEM", tilted=False, land_only=True),
 )
 
 # (lon0, lat0, lon1, lat1, weight): rough land masses; boxes past 180° produce antimeridian scenes.
 LAND = (
-    (-125, 25, -68, 50, 8), (-135, 50, -60, 68, 4), (-110, 10, -80, 25, 2), (-80, -40, -38, 5, 6),
-    (-10, 36, 30, 60, 7), (-17, 5, 35, 32, 6), (12, -34, 40, 5, 5), (35, 15, 60, 38, 3), (40, 48, 140, 70, 8),
-    (68, 8, 90, 30, 5), (95, 20, 122, 45, 6), (95, -8, 125, 20, 3), (114, -38, 153, -12, 4), (166, -47, 179, -34, 1),
-    (172, -22, 188, -12, 1), (170, 55, 192, 68, 1),
+    (-125, 25, -68, 50, 8),
+    (-135, 50, -60, 68, 4),
+    (-110, 10, -80, 25, 2),
+    (-80, -40, -38, 5, 6),
+    (-10, 36, 30, 60, 7),
+    (-17, 5, 35, 32, 6),
+    (12, -34, 40, 5, 5),
+    (35, 15, 60, 38, 3),
+    (40, 48, 140, 70, 8),
+    (68, 8, 90, 30, 5),
+    (95, 20, 122, 45, 6),
+    (95, -8, 125, 20, 3),
+    (114, -38, 153, -12, 4),
+    (166, -47, 179, -34, 1),
+    (172, -22, 188, -12, 1),
+    (170, 55, 192, 68, 1),
 )
 
 
@@ -129,8 +143,9 @@ class Catalog:
         acquired = np.round(rng.uniform(start, end, n), 6)
         # DEM tiles are a handful of releases, not a time series.
         dem = product == len(PRODUCTS) - 1
-        acquired[dem] = rng.choice([dt.datetime(y, 6, 1, tzinfo=dt.UTC).timestamp() for y in (2015, 2018, 2021)],
-                                   dem.sum())
+        acquired[dem] = rng.choice(
+            [dt.datetime(y, 6, 1, tzinfo=dt.UTC).timestamp() for y in (2015, 2018, 2021)], dem.sum()
+        )
         order = np.lexsort((product, acquired))  # physical order = ingest order = acquisition time
         product, acquired = product[order], acquired[order]
         seq = np.zeros(n, dtype=np.int64)
@@ -176,8 +191,20 @@ class Catalog:
         acl = rng.choice(len(shares), size=n, p=shares).astype(np.int8)
         base = np.array([p.bytes_per_image for p in PRODUCTS])[product]
         size = (base * rng.uniform(0.5, 1.5, n)).astype(np.int64)
-        return cls(n=n, seed=seed, product=product, seq=seq, acquired=acquired, corners=corners, cloud=cloud,
-                   tags=tag_bits, provider=provider, acl=acl, size=size, owner_ns=dict(owner_ns or {}))
+        return cls(
+            n=n,
+            seed=seed,
+            product=product,
+            seq=seq,
+            acquired=acquired,
+            corners=corners,
+            cloud=cloud,
+            tags=tag_bits,
+            provider=provider,
+            acl=acl,
+            size=size,
+            owner_ns=dict(owner_ns or {}),
+        )
 
     # ---- per-image attributes -----------------------------------------------------------------------
     def product_id(self, i: int) -> str:
@@ -239,14 +266,41 @@ class Catalog:
         count = 1 + int(self.seq[i] % 3)
         sizes = [total // count] * count
         sizes[0] += total - sum(sizes)
-        return [{"href": f"gs://tessera-bench/{spec.prefix.lower()}/{self.name(i)}/b{k}.tif", "size_bytes": int(s),
-                 "hash": f"{(i * 2654435761 + k) & 0xffffffffffffffff:032x}"} for k, s in enumerate(sizes)]
+        return [
+            {
+                "href": f"gs://tessera-bench/{spec.prefix.lower()}/{self.name(i)}/b{k}.tif",
+                "size_bytes": int(s),
+                "hash": f"{(i * 2654435761 + k) & 0xFFFFFFFFFFFFFFFF:032x}",
+            }
+            for k, s in enumerate(sizes)
+        ]
 
     # ---- Tessera rows (COPY text format) --------------------------------------------------------------
-    COPY_COLUMNS = ("id", "product_id", "name", "geometry", "cs_code", "geotrans", "x_pixels", "y_pixels",
-                    "acquired", "published", "storage_state", "files", "size_bytes", "cloud_fraction",
-                    "provider_id", "satellite_id", "tags", "extra_properties", "owners", "readers", "writers",
-                    "created", "modified")
+    COPY_COLUMNS = (
+        "id",
+        "product_id",
+        "name",
+        "geometry",
+        "cs_code",
+        "geotrans",
+        "x_pixels",
+        "y_pixels",
+        "acquired",
+        "published",
+        "storage_state",
+        "files",
+        "size_bytes",
+        "cloud_fraction",
+        "provider_id",
+        "satellite_id",
+        "tags",
+        "extra_properties",
+        "owners",
+        "readers",
+        "writers",
+        "created",
+        "modified",
+    )
 
     def copy_lines(self, start: int, stop: int, now: str) -> str:
         if getattr(self, "_crossing", None) is None:
@@ -260,13 +314,35 @@ class Catalog:
             published = pg_ts(self.acquired[i] + 86400 * 3)
             extra = json.dumps({"path": int(self.seq[i] % 233), "row": int(self.seq[i] % 248)}, separators=(",", ":"))
             files = json.dumps(self.files(i), separators=(",", ":"))
-            out.append("\t".join((
-                self.image_id(i), self.product_id(i), self.name(i), self.geometry_wkt(i, bool(crossing[i])),
-                f"EPSG:{zone}", "{300000.0,30.0,0.0,4500000.0,0.0,-30.0}", "7801", "7711",
-                pg_ts(self.acquired[i]), published, "available", files, str(int(self.size[i])), cloud,
-                self.provider_id(i), self.provider_id(i).upper(), pg_array(self.tag_list(i)), extra,
-                pg_array(owners), pg_array(readers), pg_array(writers), now, now,
-            )))
+            out.append(
+                "\t".join(
+                    (
+                        self.image_id(i),
+                        self.product_id(i),
+                        self.name(i),
+                        self.geometry_wkt(i, bool(crossing[i])),
+                        f"EPSG:{zone}",
+                        "{300000.0,30.0,0.0,4500000.0,0.0,-30.0}",
+                        "7801",
+                        "7711",
+                        pg_ts(self.acquired[i]),
+                        published,
+                        "available",
+                        files,
+                        str(int(self.size[i])),
+                        cloud,
+                        self.provider_id(i),
+                        self.provider_id(i).upper(),
+                        pg_array(self.tag_list(i)),
+                        extra,
+                        pg_array(owners),
+                        pg_array(readers),
+                        pg_array(writers),
+                        now,
+                        now,
+                    )
+                )
+            )
         return "\n".join(out) + "\n" if out else ""
 
     # ---- STAC items for the peer -----------------------------------------------------------------------
@@ -289,11 +365,21 @@ class Catalog:
         }
         if properties["cloud_fraction"] is None:
             del properties["cloud_fraction"]
-        assets = {f"b{k}": {"href": f["href"], "type": "image/tiff; application=geotiff", "file:size": f["size_bytes"]}
-                  for k, f in enumerate(self.files(i))}
-        return {"type": "Feature", "stac_version": "1.0.0", "id": self.image_id(i), "collection": self.product_id(i),
-                "geometry": geometry, "bbox": [minx, miny, maxx, maxy], "properties": properties, "links": [],
-                "assets": assets}
+        assets = {
+            f"b{k}": {"href": f["href"], "type": "image/tiff; application=geotiff", "file:size": f["size_bytes"]}
+            for k, f in enumerate(self.files(i))
+        }
+        return {
+            "type": "Feature",
+            "stac_version": "1.0.0",
+            "id": self.image_id(i),
+            "collection": self.product_id(i),
+            "geometry": geometry,
+            "bbox": [minx, miny, maxx, maxy],
+            "properties": properties,
+            "links": [],
+            "assets": assets,
+        }
 
     # ---- brute force --------------------------------------------------------------------------------
     def visible(self, readable: set[str], owner: set[str]) -> np.ndarray:
@@ -305,9 +391,20 @@ class Catalog:
                 allowed[p, a] = bool(set(owners) & owner or set(readers) & readable or set(writers) & readable)
         return allowed[self.product, self.acl]
 
-    def select(self, *, readable: set[str], owner: set[str], product: str | None = None, ids: list[str] | None = None,
-               acquired_gte: float | None = None, acquired_lt: float | None = None, cloud_lt: float | None = None,
-               tag: str | None = None, provider: str | None = None, intersects=None) -> np.ndarray:
+    def select(
+        self,
+        *,
+        readable: set[str],
+        owner: set[str],
+        product: str | None = None,
+        ids: list[str] | None = None,
+        acquired_gte: float | None = None,
+        acquired_lt: float | None = None,
+        cloud_lt: float | None = None,
+        tag: str | None = None,
+        provider: str | None = None,
+        intersects=None,
+    ) -> np.ndarray:
         """Indices of the images matching the filter, for the user with these principals."""
         mask = np.array(self.visible(readable, owner), dtype=bool)  # a copy: narrowed in place below
         if product is not None:
@@ -322,8 +419,9 @@ class Catalog:
         if tag is not None:
             mask &= (self.tags >> TAGS.index(tag) & 1).astype(bool)
         if provider is not None:
-            per_product = np.array([spec.providers.index(provider) if provider in spec.providers else -1
-                                    for spec in PRODUCTS])
+            per_product = np.array(
+                [spec.providers.index(provider) if provider in spec.providers else -1 for spec in PRODUCTS]
+            )
             mask &= self.provider == per_product[self.product]
         if intersects is not None:
             minx, miny, maxx, maxy = intersects.bounds
@@ -345,7 +443,9 @@ class Catalog:
 
     def order_by_cloud(self, indices: np.ndarray, descending: bool = False) -> list[str]:
         """ASC NULLS LAST, id ASC  /  DESC NULLS FIRST, id DESC (catalogsite.pagination)."""
-        keyed = [(math.isnan(self.cloud[i]), 0.0 if math.isnan(self.cloud[i]) else float(self.cloud[i]),
-                  self.image_id(i)) for i in indices]
+        keyed = [
+            (math.isnan(self.cloud[i]), 0.0 if math.isnan(self.cloud[i]) else float(self.cloud[i]), self.image_id(i))
+            for i in indices
+        ]
         keyed.sort(reverse=descending)
         return [key[2] for key in keyed]

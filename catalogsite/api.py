@@ -26,8 +26,19 @@ from .jsonapi import JSONAPI_VERSION, BadRequest
 from .pagination import Position, Sort, decode_token, encode_token, fetch_page, sort_value
 from .permissions import can
 
-SEARCH_BODY_KEYS = {"filter", "sort", "limit", "text", "include", "intersects", "intersects_none", "continuation",
-                    "per_item_continuations", "_start", "_end"}
+SEARCH_BODY_KEYS = {
+    "filter",
+    "sort",
+    "limit",
+    "text",
+    "include",
+    "intersects",
+    "intersects_none",
+    "continuation",
+    "per_item_continuations",
+    "_start",
+    "_end",
+}
 
 
 @dataclass(frozen=True)
@@ -120,8 +131,9 @@ class CatalogViewSet(viewsets.ViewSet):
         names = [name.strip() for name in raw.split(",") if name.strip()]
         unknown = [name for name in names if name not in self.includes]
         if unknown:
-            raise BadRequest(f"Cannot include {unknown}; {self.type_name} supports {sorted(self.includes)}.",
-                             parameter="include")
+            raise BadRequest(
+                f"Cannot include {unknown}; {self.type_name} supports {sorted(self.includes)}.", parameter="include"
+            )
         return names
 
     def included(self, objects: list, names: list[str]) -> list[dict[str, Any]]:
@@ -187,8 +199,11 @@ class CatalogViewSet(viewsets.ViewSet):
             if any(name in attributes for name in ("owners", "readers", "writers")) and not can(
                 request.user, obj, Action.SHARE
             ):
-                changed = [n for n in ("owners", "readers", "writers") if n in attributes
-                           and sorted(attributes[n] or []) != sorted(getattr(obj, n) or [])]
+                changed = [
+                    n
+                    for n in ("owners", "readers", "writers")
+                    if n in attributes and sorted(attributes[n] or []) != sorted(getattr(obj, n) or [])
+                ]
                 if changed:
                     raise exceptions.PermissionDenied(f"Only owners can change {', '.join(changed)}.")
                 attributes = {k: v for k, v in attributes.items() if k not in ("owners", "readers", "writers")}
@@ -218,10 +233,14 @@ class CatalogViewSet(viewsets.ViewSet):
         unknown = set(body) - SEARCH_BODY_KEYS
         if unknown:
             raise BadRequest(f"Unknown search parameter(s) {sorted(unknown)}.", parameter=sorted(unknown)[0])
-        search = SearchRequest(filter=body.get("filter"), sort=body.get("sort"), text=body.get("text"),
-                               include=self.requested_includes(body.get("include")),
-                               intersects=body.get("intersects"),
-                               continuation=self.request.query_params.get("continuation") or body.get("continuation"))
+        search = SearchRequest(
+            filter=body.get("filter"),
+            sort=body.get("sort"),
+            text=body.get("text"),
+            include=self.requested_includes(body.get("include")),
+            intersects=body.get("intersects"),
+            continuation=self.request.query_params.get("continuation") or body.get("continuation"),
+        )
         limit = body.get("limit")
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
@@ -239,15 +258,15 @@ class CatalogViewSet(viewsets.ViewSet):
         if raw in (None, ""):
             return None
         if not isinstance(raw, str):
-            raise BadRequest("sort must be a string: an attribute name, '-' prefixed for descending.",
-                             parameter="sort")
+            raise BadRequest("sort must be a string: an attribute name, '-' prefixed for descending.", parameter="sort")
         descending = raw.startswith("-")
         name = raw[1:] if descending else raw
         if name == "id":
             return Sort(name="id", path="pk", descending=descending) if descending else None
         if name not in self.sort_fields:
-            raise BadRequest(f"Cannot sort by {name!r}; sortable attributes are {sorted(self.sort_fields)}.",
-                             parameter="sort")
+            raise BadRequest(
+                f"Cannot sort by {name!r}; sortable attributes are {sorted(self.sort_fields)}.", parameter="sort"
+            )
         return Sort(name=name, path=self.sort_fields[name], descending=descending)
 
     def text_q(self, text: str) -> Q:
@@ -288,8 +307,12 @@ class CatalogViewSet(viewsets.ViewSet):
             expressions = [expressions]
         size = 0
         for expression in expressions if isinstance(expressions, list) else []:
-            if (isinstance(expression, dict) and expression.get("name") == "id" and expression.get("op") == "eq"
-                    and isinstance(expression.get("val"), list)):
+            if (
+                isinstance(expression, dict)
+                and expression.get("name") == "id"
+                and expression.get("op") == "eq"
+                and isinstance(expression.get("val"), list)
+            ):
                 size = max(size, len(expression["val"]))
         if size > settings.CATALOG_MAX_GET_MANY:
             raise BadRequest(f"get_many takes at most {settings.CATALOG_MAX_GET_MANY} ids.", parameter="filter")
@@ -318,9 +341,13 @@ class CatalogViewSet(viewsets.ViewSet):
 
     def list(self, request: Request) -> Response:
         params = request.query_params
-        search = SearchRequest(sort=params.get("sort"), include=self.requested_includes(params.get("include")),
-                               text=params.get("text") or params.get("q"), intersects=params.get("intersects"),
-                               continuation=params.get("continuation"))
+        search = SearchRequest(
+            sort=params.get("sort"),
+            include=self.requested_includes(params.get("include")),
+            text=params.get("text") or params.get("q"),
+            intersects=params.get("intersects"),
+            continuation=params.get("continuation"),
+        )
         if params.get("limit") not in (None, ""):
             try:
                 search.limit = int(params["limit"])
@@ -339,8 +366,9 @@ class CatalogViewSet(viewsets.ViewSet):
         known = set(self.filterset_class.base_filters)
         unknown = sorted(set(data) - known)
         if unknown:
-            raise BadRequest(f"Unknown query parameter(s) {unknown}; filters are {sorted(known)}.",
-                             parameter=unknown[0])
+            raise BadRequest(
+                f"Unknown query parameter(s) {unknown}; filters are {sorted(known)}.", parameter=unknown[0]
+            )
         querydict = self.request.query_params.copy()
         for key in reserved:
             querydict.pop(key, None)
@@ -357,8 +385,14 @@ class CatalogViewSet(viewsets.ViewSet):
         if not method_body:
             queryset = self.apply_query_filters(queryset)
         if search.limit == 0:
-            return Response({"data": [], "meta": {"count": queryset.count()}, "links": {"self": self.self_link()},
-                             "jsonapi": JSONAPI_VERSION})
+            return Response(
+                {
+                    "data": [],
+                    "meta": {"count": queryset.count()},
+                    "links": {"self": self.self_link()},
+                    "jsonapi": JSONAPI_VERSION,
+                }
+            )
         returned = 0
         position = None
         if search.continuation:
@@ -374,14 +408,23 @@ class CatalogViewSet(viewsets.ViewSet):
         returned += len(objects)
         if search.limit is not None and returned >= search.limit:
             has_more = False
-        body: dict[str, Any] = {"data": self.resources(objects), "links": {"self": self.self_link()},
-                                "jsonapi": JSONAPI_VERSION}
+        body: dict[str, Any] = {
+            "data": self.resources(objects),
+            "links": {"self": self.self_link()},
+            "jsonapi": JSONAPI_VERSION,
+        }
         if search.include:
             body["included"] = self.included(objects, search.include)
         if has_more and objects:
             last = objects[-1]
-            token = encode_token(Position(sort=(("-" if sort.descending else "") + sort.name) if sort else "",
-                                          value=sort_value(last, sort), last_id=last.pk, returned=returned))
+            token = encode_token(
+                Position(
+                    sort=(("-" if sort.descending else "") + sort.name) if sort else "",
+                    value=sort_value(last, sort),
+                    last_id=last.pk,
+                    returned=returned,
+                )
+            )
             body["links"]["next"] = self.next_link(token)
         return Response(body)
 

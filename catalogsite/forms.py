@@ -55,8 +55,12 @@ class ListField(forms.CharField):
 class RangeWidget(forms.MultiWidget):
     def __init__(self, attrs=None):
         number = {"step": "any", **(attrs or {})}
-        super().__init__([forms.NumberInput(attrs={**number, "aria-label": "minimum", "placeholder": "min"}),
-                          forms.NumberInput(attrs={**number, "aria-label": "maximum", "placeholder": "max"})])
+        super().__init__(
+            [
+                forms.NumberInput(attrs={**number, "aria-label": "minimum", "placeholder": "min"}),
+                forms.NumberInput(attrs={**number, "aria-label": "maximum", "placeholder": "max"}),
+            ]
+        )
 
     def decompress(self, value):
         if value:
@@ -71,8 +75,11 @@ class RangeField(forms.MultiValueField):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
-        super().__init__(fields=[forms.FloatField(required=False), forms.FloatField(required=False)],
-                         require_all_fields=False, **kwargs)
+        super().__init__(
+            fields=[forms.FloatField(required=False), forms.FloatField(required=False)],
+            require_all_fields=False,
+            **kwargs,
+        )
 
     def compress(self, data_list):
         if not data_list or all(value in (None, "") for value in data_list):
@@ -100,7 +107,7 @@ class JSONObjectField(forms.JSONField):
         if value in (None, ""):
             return None
         if not isinstance(value, dict):
-            raise forms.ValidationError("Enter a JSON object, like {\"key\": \"value\"}.")
+            raise forms.ValidationError('Enter a JSON object, like {"key": "value"}.')
         return value
 
 

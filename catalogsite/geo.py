@@ -17,8 +17,15 @@ from shapely.geometry import box, mapping, shape
 from shapely.ops import unary_union
 from shapely.validation import explain_validity
 
-GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
-                  "GeometryCollection"}
+GEOMETRY_TYPES = {
+    "Point",
+    "MultiPoint",
+    "LineString",
+    "MultiLineString",
+    "Polygon",
+    "MultiPolygon",
+    "GeometryCollection",
+}
 MAX_VERTICES = 100_000
 
 

@@ -101,10 +101,14 @@ _TITLES = {
 }
 
 
-def error_document(status_code: int, detail: str, *, pointer: str | None = None, parameter: str | None = None,
-                   title: str | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"status": str(status_code), "title": title or _TITLES.get(status_code, "Error"),
-                             "detail": detail}
+def error_document(
+    status_code: int, detail: str, *, pointer: str | None = None, parameter: str | None = None, title: str | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "status": str(status_code),
+        "title": title or _TITLES.get(status_code, "Error"),
+        "detail": detail,
+    }
     if pointer:
         error["source"] = {"pointer": pointer}
     elif parameter:
@@ -142,21 +146,27 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         errors = []
         for suffix, message in _flatten_validation(exc.detail):
             field = suffix.strip("/")
-            error: dict[str, Any] = {"status": "400", "title": "Invalid attribute",
-                                     "detail": f"{field}: {message}" if field else message}
+            error: dict[str, Any] = {
+                "status": "400",
+                "title": "Invalid attribute",
+                "detail": f"{field}: {message}" if field else message,
+            }
             if field:
                 error["source"] = {"pointer": f"{pointer_base}/{field}"}
             errors.append(error)
-        return Response({"errors": errors or [error_document(400, "Invalid request.")["errors"][0]],
-                         "jsonapi": JSONAPI_VERSION}, status=400)
+        return Response(
+            {"errors": errors or [error_document(400, "Invalid request.")["errors"][0]], "jsonapi": JSONAPI_VERSION},
+            status=400,
+        )
 
     if isinstance(exc, exceptions.APIException):
         code = exc.status_code if exc.status_code in ALLOWED_STATUSES else 400
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         if isinstance(exc, exceptions.UnsupportedMediaType):
             detail = f"{detail} Send application/vnd.api+json."
-        doc = error_document(code, str(detail), pointer=getattr(exc, "pointer", None),
-                             parameter=getattr(exc, "parameter", None))
+        doc = error_document(
+            code, str(detail), pointer=getattr(exc, "pointer", None), parameter=getattr(exc, "parameter", None)
+        )
         headers = {}
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
@@ -170,5 +180,4 @@ def exception_handler(exc: Exception, context: dict) -> Response:
 
 def json_error_response(status_code: int, detail: str) -> JsonResponse:
     """A JSON:API error outside DRF (URL-level 404/500 handlers)."""
-    return JsonResponse(error_document(status_code, detail), status=status_code,
-                        content_type=JSONAPI_MEDIA_TYPE)
+    return JsonResponse(error_document(status_code, detail), status=status_code, content_type=JSONAPI_MEDIA_TYPE)

@@ -57,16 +57,18 @@ def decode_token(token: str, *, sort: Sort | None) -> Position:
     try:
         padded = token + "=" * (-len(token) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-        position = Position(sort=payload["s"], value=_decode_value(payload["v"]), last_id=str(payload["i"]),
-                            returned=int(payload["n"]))
+        position = Position(
+            sort=payload["s"], value=_decode_value(payload["v"]), last_id=str(payload["i"]), returned=int(payload["n"])
+        )
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise BadRequest("Invalid continuation token.", parameter="continuation") from exc
     if position.returned < 0:
         raise BadRequest("Invalid continuation token.", parameter="continuation")
     expected = (("-" if sort.descending else "") + sort.name) if sort else ""
     if position.sort != expected:
-        raise BadRequest("The continuation token belongs to a search with another sort order.",
-                         parameter="continuation")
+        raise BadRequest(
+            "The continuation token belongs to a search with another sort order.", parameter="continuation"
+        )
     return position
 
 

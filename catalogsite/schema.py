@@ -19,11 +19,14 @@ class JWTAuthenticationScheme(OpenApiAuthenticationExtension):
 SEARCH_BODY = inline_serializer(
     name="SearchRequest",
     fields={
-        "filter": serializers.CharField(required=False, help_text="JSON string: a list of {name, op, val} "
-                                        "expressions or {and|or: [...]} nodes, AND-ed."),
+        "filter": serializers.CharField(
+            required=False,
+            help_text="JSON string: a list of {name, op, val} expressions or {and|or: [...]} nodes, AND-ed.",
+        ),
         "sort": serializers.CharField(required=False, help_text="Attribute name, '-' prefix for descending."),
-        "limit": serializers.IntegerField(required=False, help_text="Total cap across pages; 0 returns only "
-                                          "meta.count."),
+        "limit": serializers.IntegerField(
+            required=False, help_text="Total cap across pages; 0 returns only meta.count."
+        ),
         "text": serializers.CharField(required=False),
         "include": serializers.CharField(required=False),
         "intersects": serializers.CharField(required=False, help_text="JSON string of a GeoJSON geometry."),
@@ -35,11 +38,14 @@ INCLUDE = OpenApiParameter("include", str, description="Related resources to inc
 
 
 def _resource(name: str, type_name: str, attributes):
-    return inline_serializer(name=f"{name}Resource", fields={
-        "type": serializers.CharField(help_text=f"Always {type_name!r}."),
-        "id": serializers.CharField(),
-        "attributes": attributes,
-    })
+    return inline_serializer(
+        name=f"{name}Resource",
+        fields={
+            "type": serializers.CharField(help_text=f"Always {type_name!r}."),
+            "id": serializers.CharField(),
+            "attributes": attributes,
+        },
+    )
 
 
 def document_schema(viewset_class) -> None:
@@ -48,13 +54,18 @@ def document_schema(viewset_class) -> None:
     attributes = viewset_class.serializer_class
     resource = _resource(name, viewset_class.type_name, attributes())
     single = inline_serializer(name=f"{name}Document", fields={"data": resource})
-    many = inline_serializer(name=f"{name}Collection", fields={
-        "data": _resource(f"{name}List", viewset_class.type_name, attributes()).__class__(many=True),
-        "meta": serializers.DictField(required=False),
-        "links": serializers.DictField(),
-    })
-    request_document = inline_serializer(name=f"{name}Request", fields={"data": _resource(
-        f"{name}Request", viewset_class.type_name, attributes(partial=True))})
+    many = inline_serializer(
+        name=f"{name}Collection",
+        fields={
+            "data": _resource(f"{name}List", viewset_class.type_name, attributes()).__class__(many=True),
+            "meta": serializers.DictField(required=False),
+            "links": serializers.DictField(),
+        },
+    )
+    request_document = inline_serializer(
+        name=f"{name}Request",
+        fields={"data": _resource(f"{name}Request", viewset_class.type_name, attributes(partial=True))},
+    )
     base_search = viewset_class.search
 
     def search(self, request):
@@ -62,8 +73,11 @@ def document_schema(viewset_class) -> None:
 
     # PUT-on-collection is not one of DRF's standard actions, so it gets its own schema-carrying method.
     viewset_class.search = extend_schema(
-        request=SEARCH_BODY, responses=many, parameters=[CONTINUATION],
-        description="Search with the Catalog v2 filter language (PUT on the collection).")(search)
+        request=SEARCH_BODY,
+        responses=many,
+        parameters=[CONTINUATION],
+        description="Search with the Catalog v2 filter language (PUT on the collection).",
+    )(search)
     extend_schema_view(
         list=extend_schema(responses=many, parameters=[CONTINUATION, INCLUDE]),
         create=extend_schema(request=request_document, responses={201: single}, parameters=[INCLUDE]),

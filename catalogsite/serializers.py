@@ -254,8 +254,9 @@ class CatalogSerializer(serializers.ModelSerializer):
 
     created = TimestampField(read_only=True)
     modified = TimestampField(read_only=True)
-    tags = serializers.ListField(child=StrictCharField(allow_blank=False, max_length=MAX_TAG_BYTES), required=False,
-                                 validators=[validate_tags])
+    tags = serializers.ListField(
+        child=StrictCharField(allow_blank=False, max_length=MAX_TAG_BYTES), required=False, validators=[validate_tags]
+    )
     extra_properties = serializers.JSONField(required=False, validators=[validate_extra_properties])
     owners = PrincipalListField(pattern=OWNER_PRINCIPAL_RE, allowed="user:, org:, access-id:")
     readers = PrincipalListField(pattern=PRINCIPAL_RE, allowed="user:, email:, group:, org:, access-id:")

@@ -110,8 +110,9 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 #   with 4 the planner preferred bitmap scans that fetch fewer heap pages over index scans in sort order.
 # DB_PLANNER_OPTIONS replaces these (e.g. "" for the server's own settings).
 _db_options = DATABASES["default"].setdefault("OPTIONS", {})
-_planner = env.str("DB_PLANNER_OPTIONS",
-                   default="-c jit=off -c max_parallel_workers_per_gather=0 -c random_page_cost=1.1")
+_planner = env.str(
+    "DB_PLANNER_OPTIONS", default="-c jit=off -c max_parallel_workers_per_gather=0 -c random_page_cost=1.1"
+)
 _db_options["options"] = f"{_db_options.get('options', '')} {_planner}".strip()
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -81,8 +81,11 @@ class Image(CatalogObject):
         indexes = [
             GinIndex(fields=["owners"], name="image_owners_gin"),
             GistIndex(fields=["product", "geometry"], name="image_product_geometry"),
-            models.Index(fields=["product", "acquired", "id"], name="image_product_acquired_cover",
-                         include=["size_bytes", "owners", "readers", "writers"]),
+            models.Index(
+                fields=["product", "acquired", "id"],
+                name="image_product_acquired_cover",
+                include=["size_bytes", "owners", "readers", "writers"],
+            ),
             models.Index(fields=["product", "cloud_fraction", "id"], name="image_product_cloud"),
             models.Index(fields=["product", "id", "acquired"], name="image_product_id_acquired"),
             models.Index(fields=["acquired", "id"], name="image_acquired"),

@@ -76,8 +76,9 @@ def truncate(value: dt.datetime, interval: str) -> dt.datetime:
     return value.replace(second=0, microsecond=0)
 
 
-def summarize_intervals(*, queryset, date_field: str, interval: str, start: dt.datetime | None,
-                        end: dt.datetime | None) -> list[dict[str, Any]]:
+def summarize_intervals(
+    *, queryset, date_field: str, interval: str, start: dt.datetime | None, end: dt.datetime | None
+) -> list[dict[str, Any]]:
     """Buckets of `interval` over `date_field` from `start` (inclusive) to `end` (exclusive), empty ones included."""
     if start is not None:
         queryset = queryset.filter(**{f"{date_field}__gte": start})
@@ -96,14 +97,20 @@ def summarize_intervals(*, queryset, date_field: str, interval: str, start: dt.d
     while cursor < end:
         buckets.append(cursor)
         if len(buckets) > settings.CATALOG_MAX_SUMMARY_BUCKETS:
-            raise BadRequest(f"More than {settings.CATALOG_MAX_SUMMARY_BUCKETS} {interval} intervals between _start "
-                             "and _end; choose a longer interval or a shorter range.", parameter="_start")
+            raise BadRequest(
+                f"More than {settings.CATALOG_MAX_SUMMARY_BUCKETS} {interval} intervals between _start "
+                "and _end; choose a longer interval or a shorter range.",
+                parameter="_start",
+            )
         cursor = cursor + STEPS[interval]
     kind = "week" if interval == SummaryInterval.WEEK else interval
     # ONE grouped pass: (bucket, product) → count, bytes; buckets are folded here (before: two queries).
     with parallel_scan():
-        rows = list(queryset.annotate(bucket=Trunc(date_field, kind, tzinfo=dt.UTC)).values("bucket", "product_id")
-                    .annotate(count=Count("pk"), bytes=Sum("size_bytes")))
+        rows = list(
+            queryset.annotate(bucket=Trunc(date_field, kind, tzinfo=dt.UTC))
+            .values("bucket", "product_id")
+            .annotate(count=Count("pk"), bytes=Sum("size_bytes"))
+        )
     by_bucket: dict[dt.datetime, dict[str, Any]] = {}
     for row in rows:
         bucket = by_bucket.setdefault(row["bucket"], {"count": 0, "bytes": 0, "products": set()})
@@ -113,6 +120,12 @@ def summarize_intervals(*, queryset, date_field: str, interval: str, start: dt.d
     out = []
     for bucket in buckets:
         row = by_bucket.get(bucket, {})
-        out.append({"count": row.get("count", 0), "bytes": row.get("bytes", 0),
-                    "products": sorted(row.get("products", ())), "interval_start": format_timestamp(bucket)})
+        out.append(
+            {
+                "count": row.get("count", 0),
+                "bytes": row.get("bytes", 0),
+                "products": sorted(row.get("products", ())),
+                "interval_start": format_timestamp(bucket),
+            }
+        )
     return out

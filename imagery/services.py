@@ -64,8 +64,14 @@ def image_upsert_from_ingest(*, upload, attributes: dict[str, Any]) -> tuple[Ima
     image = Image.objects.select_for_update().filter(pk=upload.image_id).first()
     previous_files: list[dict[str, Any]] = []
     if image is None:
-        image = Image(id=upload.image_id, product=product, name=upload.image_name, owners=list(product.owners),
-                      readers=list(product.readers), writers=list(product.writers))
+        image = Image(
+            id=upload.image_id,
+            product=product,
+            name=upload.image_name,
+            owners=list(product.owners),
+            readers=list(product.readers),
+            writers=list(product.writers),
+        )
     else:
         previous_files = list(image.files or [])
         for model_field in Image._meta.concrete_fields:

@@ -32,20 +32,63 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SANDBOX_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 
 ATTRIBUTE_GROUPS: list[tuple[str, tuple[str, ...]]] = [
-    ("Acquisition", ("acquired", "acquired_end", "published", "satellite_id", "provider_id", "provider_url",
-                     "processing_pipeline_id")),
+    (
+        "Acquisition",
+        (
+            "acquired",
+            "acquired_end",
+            "published",
+            "satellite_id",
+            "provider_id",
+            "provider_url",
+            "processing_pipeline_id",
+        ),
+    ),
     ("Georeferencing", ("cs_code", "projection", "geotrans", "x_pixels", "y_pixels", "area")),
-    ("Quality and angles", ("cloud_fraction", "alt_cloud_fraction", "bright_fraction", "fill_fraction",
-                            "confidence_dlsr", "azimuth_angle", "incidence_angle", "roll_angle", "view_angle",
-                            "solar_azimuth_angle", "solar_elevation_angle")),
-    ("Radiometry", ("bits_per_pixel", "reflectance_scale", "reflectance_gain_bias", "radiance_gain_bias",
-                    "temperature_gain_bias", "brightness_temperature_k1_k2", "c6s_dlsr")),
+    (
+        "Quality and angles",
+        (
+            "cloud_fraction",
+            "alt_cloud_fraction",
+            "bright_fraction",
+            "fill_fraction",
+            "confidence_dlsr",
+            "azimuth_angle",
+            "incidence_angle",
+            "roll_angle",
+            "view_angle",
+            "solar_azimuth_angle",
+            "solar_elevation_angle",
+        ),
+    ),
+    (
+        "Radiometry",
+        (
+            "bits_per_pixel",
+            "reflectance_scale",
+            "reflectance_gain_bias",
+            "radiance_gain_bias",
+            "temperature_gain_bias",
+            "brightness_temperature_k1_k2",
+            "c6s_dlsr",
+        ),
+    ),
     ("Elsewhere", ("preview_url",)),
 ]
-LABELS = {"cs_code": "CS code", "geotrans": "Geotransform", "x_pixels": "Width (pixels)",
-          "y_pixels": "Height (pixels)", "preview_url": "Preview URL", "provider_url": "Provider URL",
-          "satellite_id": "Satellite", "provider_id": "Provider id", "processing_pipeline_id": "Processing pipeline",
-          "c6s_dlsr": "C6S DLSR", "confidence_dlsr": "Confidence DLSR", "area": "Area (km²)"}
+LABELS = {
+    "cs_code": "CS code",
+    "geotrans": "Geotransform",
+    "x_pixels": "Width (pixels)",
+    "y_pixels": "Height (pixels)",
+    "preview_url": "Preview URL",
+    "provider_url": "Provider URL",
+    "satellite_id": "Satellite",
+    "provider_id": "Provider id",
+    "processing_pipeline_id": "Processing pipeline",
+    "c6s_dlsr": "C6S DLSR",
+    "confidence_dlsr": "Confidence DLSR",
+    "area": "Area (km²)",
+}
 
 
 def _feature(image: Image) -> dict[str, Any]:
@@ -69,7 +112,7 @@ def image_footprints(request: HttpRequest) -> JsonResponse:
     if not filterset.is_valid():
         return JsonResponse({"errors": filterset.errors}, status=400)
     limit = settings.UI_MAP_MAX_FEATURES
-    images = list(filterset.qs.only("id", "name", "acquired", "geometry").order_by("-acquired", "id")[:limit + 1])
+    images = list(filterset.qs.only("id", "name", "acquired", "geometry").order_by("-acquired", "id")[: limit + 1])
     features = [_feature(image) for image in images[:limit]]
     return JsonResponse({"type": "FeatureCollection", "features": features, "truncated": len(images) > limit})
 
@@ -85,9 +128,16 @@ def image_detail(request: HttpRequest, pk: str) -> HttpResponse:
         rows = [row for row in rows if row[2] not in (None, "", [])]
         if rows:
             groups.append((title, rows))
-    files = [{"index": index, "href": item.get("href"), "size_bytes": item.get("size_bytes"),
-              "hash": item.get("hash"), "downloadable": storage.key_for_href(item.get("href") or "") is not None}
-             for index, item in enumerate(image.files or [])]
+    files = [
+        {
+            "index": index,
+            "href": item.get("href"),
+            "size_bytes": item.get("size_bytes"),
+            "hash": item.get("hash"),
+            "downloadable": storage.key_for_href(item.get("href") or "") is not None,
+        }
+        for index, item in enumerate(image.files or [])
+    ]
     feature = _feature(image) if image.geometry is not None else None
     context = {
         "image": image,
@@ -145,8 +195,9 @@ def image_file(request: HttpRequest, pk: str, index: int) -> HttpResponse:
     if key is None:
         raise Http404("This file is not stored by Tessera.")
     filename = f"{image.name}-{index}.tif" if key.endswith(".tif") else f"{image.name}-{index}"
-    response = FileResponse(_open_stored(key), content_type="application/octet-stream", as_attachment=True,
-                            filename=filename)
+    response = FileResponse(
+        _open_stored(key), content_type="application/octet-stream", as_attachment=True, filename=filename
+    )
     response["Content-Security-Policy"] = SANDBOX_CSP
     response["Cache-Control"] = "private, no-store"
     return response

@@ -30,8 +30,15 @@ class ProductAdmin(RestrictedAdmin):
     list_display = ("id", "name", "namespace", "resolution_min_value", "start_datetime", "end_datetime", "modified")
     list_filter = ("namespace", "is_core", "product_tier", "created")
     search_fields = ("id", "name", "description")
-    readonly_fields = ("namespace", "resolution_min_value", "resolution_min_unit", "resolution_max_value",
-                       "resolution_max_unit", "created", "modified")
+    readonly_fields = (
+        "namespace",
+        "resolution_min_value",
+        "resolution_min_unit",
+        "resolution_max_value",
+        "resolution_max_unit",
+        "created",
+        "modified",
+    )
     inlines = [BandInline]
     actions = ["reapply_acls"]
 
@@ -45,8 +52,9 @@ class ProductAdmin(RestrictedAdmin):
         if change:
             # Update the stored row through the service so ACL changes reach the inheriting bands and images.
             stored = Product.objects.select_for_update().get(pk=obj.pk)
-            services.product_update(product=stored, attributes={name: getattr(obj, name) for name in form.changed_data},
-                                    user=request.user)
+            services.product_update(
+                product=stored, attributes={name: getattr(obj, name) for name in form.changed_data}, user=request.user
+            )
             return
         attributes = {name: form.cleaned_data[name] for name in form.cleaned_data if name != "id"}
         created = services.product_create(user=request.user, requested_id=obj.id, attributes=attributes)
@@ -63,9 +71,12 @@ class ProductAdmin(RestrictedAdmin):
             if not can(request.user, product, Action.SHARE):
                 continue
             with transaction.atomic():
-                if services.product_task_start(user=request.user, product=product, kind=TaskKind.UPDATE_ACLS,
-                                               parameters={"inherit": True, "owners": None, "readers": None,
-                                                           "writers": None}):
+                if services.product_task_start(
+                    user=request.user,
+                    product=product,
+                    kind=TaskKind.UPDATE_ACLS,
+                    parameters={"inherit": True, "owners": None, "readers": None, "writers": None},
+                ):
                     started += 1
         messages.info(request, f"Started ACL propagation for {started} product(s).")
 

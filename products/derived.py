@@ -43,19 +43,51 @@ _NDI_RANGE = ((0.0, 65535.0), (-1.0, 1.0))
 
 DERIVED_BANDS: tuple[DerivedBand, ...] = (
     DerivedBand("derived:bai", "Burned Area Index", ("red", "nir"), "bai_uint16", DataType.UINT16, *_NDI_RANGE),
-    DerivedBand("derived:evi", "Enhanced Vegetation Index", ("blue", "red", "nir"), "evi_uint16", DataType.UINT16,
-                *_NDI_RANGE),
-    DerivedBand("derived:ndvi", "Normalized Difference Vegetation Index", ("nir", "red"), "ndi_uint16",
-                DataType.UINT16, *_NDI_RANGE),
-    DerivedBand("derived:ndwi", "Normalized Difference Water Index (with SWIR1)", ("nir", "swir1"), "ndi_uint16",
-                DataType.UINT16, *_NDI_RANGE),
-    DerivedBand("derived:ndwi1", "Normalized Difference Water Index (with SWIR1)", ("nir", "swir1"), "ndi_uint16",
-                DataType.UINT16, *_NDI_RANGE),
-    DerivedBand("derived:ndwi2", "Normalized Difference Water Index (with SWIR2)", ("nir", "swir2"), "ndi_uint16",
-                DataType.UINT16, *_NDI_RANGE),
+    DerivedBand(
+        "derived:evi", "Enhanced Vegetation Index", ("blue", "red", "nir"), "evi_uint16", DataType.UINT16, *_NDI_RANGE
+    ),
+    DerivedBand(
+        "derived:ndvi",
+        "Normalized Difference Vegetation Index",
+        ("nir", "red"),
+        "ndi_uint16",
+        DataType.UINT16,
+        *_NDI_RANGE,
+    ),
+    DerivedBand(
+        "derived:ndwi",
+        "Normalized Difference Water Index (with SWIR1)",
+        ("nir", "swir1"),
+        "ndi_uint16",
+        DataType.UINT16,
+        *_NDI_RANGE,
+    ),
+    DerivedBand(
+        "derived:ndwi1",
+        "Normalized Difference Water Index (with SWIR1)",
+        ("nir", "swir1"),
+        "ndi_uint16",
+        DataType.UINT16,
+        *_NDI_RANGE,
+    ),
+    DerivedBand(
+        "derived:ndwi2",
+        "Normalized Difference Water Index (with SWIR2)",
+        ("nir", "swir2"),
+        "ndi_uint16",
+        DataType.UINT16,
+        *_NDI_RANGE,
+    ),
     DerivedBand("derived:rsqrt", "SQRT of R", ("red",), "sqrt", DataType.FLOAT64, (0.0, 1000.0), (0.0, 1.0)),
-    DerivedBand("derived:visual_cloud_mask", "Visual cloud mask based on grayness and green brightness",
-                ("red", "green", "blue"), "visual_cloud_mask", DataType.UINT16, (0.0, 1.0), None),
+    DerivedBand(
+        "derived:visual_cloud_mask",
+        "Visual cloud mask based on grayness and green brightness",
+        ("red", "green", "blue"),
+        "visual_cloud_mask",
+        DataType.UINT16,
+        (0.0, 1.0),
+        None,
+    ),
 )
 DERIVED_BANDS_BY_ID = {band.id: band for band in DERIVED_BANDS}
 DERIVED_FUNCTIONS = {band.function_name for band in DERIVED_BANDS}

@@ -67,7 +67,8 @@ class ProductForm(SerializerValidatedForm):
     serializer_class = ProductSerializer
 
     id = forms.CharField(
-        max_length=1900, label="Product id",
+        max_length=1900,
+        label="Product id",
         help_text="Letters, digits, '-', '_', '.'. Your organization's namespace is put in front of it.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
@@ -75,17 +76,29 @@ class ProductForm(SerializerValidatedForm):
     description = forms.CharField(required=False, max_length=80000, widget=forms.Textarea(attrs={"rows": 4}))
     start_datetime = DateTimeLocalField(required=False, label="Data from")
     end_datetime = DateTimeLocalField(required=False, label="Data until")
-    revisit_period_minutes_min = forms.FloatField(required=False, min_value=0, label="Revisit period, minimum",
-                                                  help_text="minutes")
-    revisit_period_minutes_max = forms.FloatField(required=False, min_value=0, label="Revisit period, maximum",
-                                                  help_text="minutes")
-    default_display_bands = ListField(label="Default display bands",
-                                      help_text="Band names, comma-separated: e.g. red, green, blue, alpha")
+    revisit_period_minutes_min = forms.FloatField(
+        required=False, min_value=0, label="Revisit period, minimum", help_text="minutes"
+    )
+    revisit_period_minutes_max = forms.FloatField(
+        required=False, min_value=0, label="Revisit period, maximum", help_text="minutes"
+    )
+    default_display_bands = ListField(
+        label="Default display bands", help_text="Band names, comma-separated: e.g. red, green, blue, alpha"
+    )
     tags = ListField(help_text="Comma-separated")
     extra_properties = JSONObjectField(help_text="A JSON object of string keys to strings or numbers.")
 
-    FIELDS = ("name", "description", "start_datetime", "end_datetime", "revisit_period_minutes_min",
-              "revisit_period_minutes_max", "default_display_bands", "tags", "extra_properties")
+    FIELDS = (
+        "name",
+        "description",
+        "start_datetime",
+        "end_datetime",
+        "revisit_period_minutes_min",
+        "revisit_period_minutes_max",
+        "default_display_bands",
+        "tags",
+        "extra_properties",
+    )
 
     def __init__(self, *args, instance: Product | None = None, namespace: str = "", **kwargs):
         if instance is not None:
@@ -113,20 +126,30 @@ class BandForm(SerializerValidatedForm):
     serializer_class = BandSerializer
     error_fields = {"resolution": "resolution_value"}
 
-    name = forms.CharField(max_length=2000, help_text="Letters, digits, '-', '_', '.'; cannot be changed later.",
-                           widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+    name = forms.CharField(
+        max_length=2000,
+        help_text="Letters, digits, '-', '_', '.'; cannot be changed later.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     data_type = forms.ChoiceField(choices=[("", "—"), *DataType.choices], required=False, label="Data type")
     nodata = forms.FloatField(required=False, label="No-data value")
     data_range = RangeField(label="Data range")
     display_range = RangeField(label="Display range")
     resolution_value = forms.FloatField(required=False, min_value=0, label="Resolution")
-    resolution_unit = forms.ChoiceField(choices=ResolutionUnit.choices, initial=ResolutionUnit.METERS,
-                                        required=False, label="Resolution unit")
-    band_index = forms.IntegerField(required=False, min_value=0, label="Band index",
-                                    help_text="0-based position of this band in its file")
-    file_index = forms.IntegerField(required=False, min_value=0, initial=0, label="File index",
-                                    help_text="0-based: which file of an image holds this band")
+    resolution_unit = forms.ChoiceField(
+        choices=ResolutionUnit.choices, initial=ResolutionUnit.METERS, required=False, label="Resolution unit"
+    )
+    band_index = forms.IntegerField(
+        required=False, min_value=0, label="Band index", help_text="0-based position of this band in its file"
+    )
+    file_index = forms.IntegerField(
+        required=False,
+        min_value=0,
+        initial=0,
+        label="File index",
+        help_text="0-based: which file of an image holds this band",
+    )
     jpx_layer_index = forms.IntegerField(required=False, min_value=0, initial=0, label="JPX layer index")
     sort_order = forms.IntegerField(required=False, label="Sort order", help_text="Empty: after the last band")
     vendor_order = forms.IntegerField(required=False, label="Vendor order")
@@ -141,25 +164,47 @@ class BandForm(SerializerValidatedForm):
     wavelength_nm_fwhm = forms.FloatField(required=False, label="Wavelength FWHM", help_text="nm")
     frequency = forms.FloatField(required=False, label="Frequency", help_text="GHz")
     bandwidth = forms.FloatField(required=False, label="Bandwidth", help_text="MHz")
-    is_alpha = forms.BooleanField(required=False, label="Alpha band",
-                                  help_text="Pixels with 0 in this band are transparent when rastered last.")
+    is_alpha = forms.BooleanField(
+        required=False, label="Alpha band", help_text="Pixels with 0 in this band are transparent when rastered last."
+    )
     colormap_name = forms.ChoiceField(choices=[("", "—"), *Colormap.choices], required=False, label="Colormap")
-    colormap = forms.JSONField(required=False, label="Custom colormap",
-                               help_text="JSON list of [r, g, b, a] entries",
-                               widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}))
-    class_labels = ListField(label="Class labels", separators="\n", widget=forms.Textarea(attrs={"rows": 4}),
-                             help_text="One label per line, in class-value order")
+    colormap = forms.JSONField(
+        required=False,
+        label="Custom colormap",
+        help_text="JSON list of [r, g, b, a] entries",
+        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+    )
+    class_labels = ListField(
+        label="Class labels",
+        separators="\n",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One label per line, in class-value order",
+    )
 
-    COMMON = ("name", "description", "data_type", "nodata", "data_range", "display_range", "band_index",
-              "file_index", "jpx_layer_index", "sort_order", "vendor_order", "vendor_band_name", "tags")
+    COMMON = (
+        "name",
+        "description",
+        "data_type",
+        "nodata",
+        "data_range",
+        "display_range",
+        "band_index",
+        "file_index",
+        "jpx_layer_index",
+        "sort_order",
+        "vendor_order",
+        "vendor_band_name",
+        "tags",
+    )
 
-    def __init__(self, *args, band_type: str, product: Product | None = None, instance: Band | None = None,
-                 **kwargs):
+    def __init__(self, *args, band_type: str, product: Product | None = None, instance: Band | None = None, **kwargs):
         self.band_type = band_type
         self.product = product
         if instance is not None:
-            initial = {name: getattr(instance, name) for name in (*self.COMMON, *ALL_TYPE_FIELDS,
-                                                                   "resolution_value", "resolution_unit")}
+            initial = {
+                name: getattr(instance, name)
+                for name in (*self.COMMON, *ALL_TYPE_FIELDS, "resolution_value", "resolution_unit")
+            }
             kwargs.setdefault("initial", initial)
         super().__init__(*args, instance=instance, **kwargs)
         kept = set(TYPE_FIELDS[band_type])
@@ -177,11 +222,16 @@ class BandForm(SerializerValidatedForm):
         return [name for name in self.fields if name in ALL_TYPE_FIELDS]
 
     def attributes(self) -> dict[str, Any]:
-        data = {name: self.cleaned_data.get(name) for name in self.fields
-                if name not in ("resolution_value", "resolution_unit")}
+        data = {
+            name: self.cleaned_data.get(name)
+            for name in self.fields
+            if name not in ("resolution_value", "resolution_unit")
+        }
         if self.cleaned_data.get("resolution_value") is not None:
-            data["resolution"] = {"value": self.cleaned_data["resolution_value"],
-                                  "unit": self.cleaned_data.get("resolution_unit") or ResolutionUnit.METERS}
+            data["resolution"] = {
+                "value": self.cleaned_data["resolution_value"],
+                "unit": self.cleaned_data.get("resolution_unit") or ResolutionUnit.METERS,
+            }
         else:
             data["resolution"] = None
         for key in ("file_index", "jpx_layer_index"):
@@ -204,20 +254,35 @@ class BandForm(SerializerValidatedForm):
 class ShareForm(forms.Form):
     """The ACL editor of a product: owners, writers and readers, one principal per line (protocol §7.1)."""
 
-    owners = ListField(widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
-                       help_text="Can read, change, delete and share. user: or org: (org: means its admins).")
-    writers = ListField(widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
-                        help_text="Can read and change attributes, and upload images.")
-    readers = ListField(widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
-                        help_text="Can find and read the product, its bands and images.")
+    owners = ListField(
+        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+        help_text="Can read, change, delete and share. user: or org: (org: means its admins).",
+    )
+    writers = ListField(
+        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+        help_text="Can read and change attributes, and upload images.",
+    )
+    readers = ListField(
+        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+        help_text="Can find and read the product, its bands and images.",
+    )
     apply_to_related = forms.BooleanField(
-        required=False, initial=True, label="Also apply to all bands and images of this product",
+        required=False,
+        initial=True,
+        label="Also apply to all bands and images of this product",
         help_text="Runs a background job; new bands and images always take the product's lists.",
     )
 
     def __init__(self, *args, product: Product, user, **kwargs):
-        kwargs.setdefault("initial", {"owners": product.owners, "writers": product.writers,
-                                      "readers": product.readers, "apply_to_related": True})
+        kwargs.setdefault(
+            "initial",
+            {
+                "owners": product.owners,
+                "writers": product.writers,
+                "readers": product.readers,
+                "apply_to_related": True,
+            },
+        )
         super().__init__(*args, **kwargs)
         self.product = product
         self.user = user
@@ -237,7 +302,10 @@ class ShareForm(forms.Form):
         attributes = {key: NORMALIZE_PRINCIPALS[key](serializer.validated_data[key]) for key in data}
         principals = principals_for(self.user)
         if not principals.is_superuser and not set(attributes["owners"]) & principals.owner:
-            self.add_error("owners", "You would no longer be an owner of this product and could not change its "
-                                     "sharing again: keep yourself (or your organization, as its admin) an owner.")
+            self.add_error(
+                "owners",
+                "You would no longer be an owner of this product and could not change its "
+                "sharing again: keep yourself (or your organization, as its admin) an owner.",
+            )
         self.validated_attributes = attributes
         return cleaned

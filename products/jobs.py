@@ -49,8 +49,11 @@ def _update_acls(task: ProductTask) -> None:
         last = ""
         while True:
             with transaction.atomic():
-                ids = list(model.objects.filter(product=product, pk__gt=last, **match).order_by("pk")
-                           .values_list("pk", flat=True)[:BATCH_SIZE])
+                ids = list(
+                    model.objects.filter(product=product, pk__gt=last, **match)
+                    .order_by("pk")
+                    .values_list("pk", flat=True)[:BATCH_SIZE]
+                )
                 if not ids:
                     break
                 updated = model.objects.filter(pk__in=ids).update(**values, modified=timezone.now())
@@ -73,8 +76,10 @@ def product_task_run(*, task_id: int) -> None:
         status, errors = TaskState.SUCCESS, []
     except Exception as exc:  # noqa: BLE001 - the job's FAILURE state and errors are how the user learns of it
         logger.exception("Product job %s failed", task_id)
-        ProductTask.objects.filter(pk=task.pk).update(status=TaskState.FAILURE, errors=[str(exc)],
-                                                      objects_done=task.objects_done, end_datetime=timezone.now())
+        ProductTask.objects.filter(pk=task.pk).update(
+            status=TaskState.FAILURE, errors=[str(exc)], objects_done=task.objects_done, end_datetime=timezone.now()
+        )
         return
     ProductTask.objects.filter(pk=task.pk, status=TaskState.RUNNING).update(
-        status=status, errors=errors, objects_done=task.objects_done, end_datetime=timezone.now())
+        status=status, errors=errors, objects_done=task.objects_done, end_datetime=timezone.now()
+    )

@@ -27,11 +27,13 @@ class Product(CatalogObject):
     product_tier = models.CharField(max_length=200, null=True, blank=True)
     # Computed from the bands on every band write (protocol: read-only, number filters mean metres).
     resolution_min_value = models.FloatField(null=True, blank=True, editable=False)
-    resolution_min_unit = models.CharField(max_length=10, choices=ResolutionUnit.choices, null=True, blank=True,
-                                           editable=False)
+    resolution_min_unit = models.CharField(
+        max_length=10, choices=ResolutionUnit.choices, null=True, blank=True, editable=False
+    )
     resolution_max_value = models.FloatField(null=True, blank=True, editable=False)
-    resolution_max_unit = models.CharField(max_length=10, choices=ResolutionUnit.choices, null=True, blank=True,
-                                           editable=False)
+    resolution_max_unit = models.CharField(
+        max_length=10, choices=ResolutionUnit.choices, null=True, blank=True, editable=False
+    )
 
     class Meta:
         ordering = ["id"]

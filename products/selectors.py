@@ -19,8 +19,13 @@ def product_object_counts(*, user, product_ids: Iterable[str]) -> dict[str, dict
     if not ids:
         return counts
     for model, key in ((Band, "bands"), (Image, "images")):
-        rows = (model.objects.restrict(user, Action.VIEW).filter(product_id__in=ids).order_by()
-                .values("product_id").annotate(n=Count("pk")))
+        rows = (
+            model.objects.restrict(user, Action.VIEW)
+            .filter(product_id__in=ids)
+            .order_by()
+            .values("product_id")
+            .annotate(n=Count("pk"))
+        )
         for row in rows:
             counts[row["product_id"]][key] = row["n"]
     return counts

@@ -42,9 +42,7 @@ def product_full_id(*, user, requested_id: str) -> str:
         raise BadRequest("Product ids may contain only letters, digits, '-', '_', '.' and ':'.", pointer="/data/id")
     if full_id != requested_id:
         first = requested_id.split(":", 1)[0]
-        if ":" in requested_id and (
-            USER_NAMESPACE_RE.match(first) or Organization.objects.filter(slug=first).exists()
-        ):
+        if ":" in requested_id and (USER_NAMESPACE_RE.match(first) or Organization.objects.filter(slug=first).exists()):
             raise exceptions.PermissionDenied(
                 f"Cannot create a product in namespace {first!r}; your products are created in {namespace!r}."
             )
@@ -105,15 +103,21 @@ def related_acls_follow(*, product: Product, previous: dict[str, list[str]], use
     if images[: SYNC_ACL_FOLLOW_LIMIT + 1].count() <= SYNC_ACL_FOLLOW_LIMIT:
         images.update(**current, modified=timezone.now())
         return
-    product_task_start(user=user, product=product, kind=TaskKind.UPDATE_ACLS,
-                       parameters={**current, "inherit": False, "match": previous})
+    product_task_start(
+        user=user,
+        product=product,
+        kind=TaskKind.UPDATE_ACLS,
+        parameters={**current, "inherit": False, "match": previous},
+    )
 
 
 def product_delete(*, product: Product) -> None:
     """Delete an empty product; a product that still has bands or images is a 409 (protocol §1.3)."""
     if product.bands.exists() or product.images.exists():
-        raise Conflict("One or more related objects exist: delete the product's bands and images first "
-                       "(delete_related_objects does it in the background).")
+        raise Conflict(
+            "One or more related objects exist: delete the product's bands and images first "
+            "(delete_related_objects does it in the background)."
+        )
     product.delete()
 
 
@@ -121,14 +125,19 @@ def product_recompute_resolution(*, product: Product) -> None:
     """resolution_min/max from the bands: metres when any band is in metres, else degrees."""
     for unit in (ResolutionUnit.METERS, ResolutionUnit.DEGREES):
         bounds = product.bands.filter(resolution_unit=unit, resolution_value__isnull=False).aggregate(
-            low=Min("resolution_value"), high=Max("resolution_value"))
+            low=Min("resolution_value"), high=Max("resolution_value")
+        )
         if bounds["low"] is not None:
             Product.objects.filter(pk=product.pk).update(
-                resolution_min_value=bounds["low"], resolution_min_unit=unit,
-                resolution_max_value=bounds["high"], resolution_max_unit=unit)
+                resolution_min_value=bounds["low"],
+                resolution_min_unit=unit,
+                resolution_max_value=bounds["high"],
+                resolution_max_unit=unit,
+            )
             return
-    Product.objects.filter(pk=product.pk).update(resolution_min_value=None, resolution_min_unit=None,
-                                                 resolution_max_value=None, resolution_max_unit=None)
+    Product.objects.filter(pk=product.pk).update(
+        resolution_min_value=None, resolution_min_unit=None, resolution_max_value=None, resolution_max_unit=None
+    )
 
 
 def _writable_product(*, user, product_id: str) -> Product:

@@ -37,10 +37,13 @@ from .selectors import product_object_counts
 
 PRODUCT_SORTS = {"id": "id", "name": "name", "-modified": "-modified", "-created": "-created"}
 PRODUCT_FILTERS = ("q", "tags", "namespace")
-IMAGE_FILTERS = ("name__icontains", "acquired_after", "acquired_before", "cloud_fraction__lte", "tags",
-                 "storage_state")
-IMAGE_SORTS = {"-acquired": ("-acquired", "id"), "acquired": ("acquired", "id"), "name": ("name",),
-               "cloud_fraction": ("cloud_fraction", "id")}
+IMAGE_FILTERS = ("name__icontains", "acquired_after", "acquired_before", "cloud_fraction__lte", "tags", "storage_state")
+IMAGE_SORTS = {
+    "-acquired": ("-acquired", "id"),
+    "acquired": ("acquired", "id"),
+    "name": ("name",),
+    "cloud_fraction": ("cloud_fraction", "id"),
+}
 
 
 def prepare_filter_form(filterset, names: tuple[str, ...]) -> list:
@@ -56,9 +59,16 @@ def prepare_filter_form(filterset, names: tuple[str, ...]) -> list:
             field.widget.attrs.update({"step": "0.05", "min": "0", "max": "1"})
         elif name == "storage_state":
             field.widget.choices = [("", "Any"), *[choice for choice in field.widget.choices if choice[0] != ""]]
-    labels = {"q": "Search", "tags": "Tag", "namespace": "Namespace", "name__icontains": "Name contains",
-              "acquired_after": "Acquired from", "acquired_before": "Acquired before",
-              "cloud_fraction__lte": "Max cloud fraction", "storage_state": "Storage"}
+    labels = {
+        "q": "Search",
+        "tags": "Tag",
+        "namespace": "Namespace",
+        "name__icontains": "Name contains",
+        "acquired_after": "Acquired from",
+        "acquired_before": "Acquired before",
+        "cloud_fraction__lte": "Max cloud fraction",
+        "storage_state": "Storage",
+    }
     for name in names:
         form.fields[name].label = labels.get(name, form.fields[name].label)
         form.fields[name].required = False
@@ -105,8 +115,9 @@ def product_detail(request: HttpRequest, pk: str) -> HttpResponse:
     user = request.user
     product = get_visible_or_404(Product.objects, user, pk)
     bands = list(Band.objects.restrict(user, Action.VIEW).filter(product=product).order_by("sort_order", "name"))
-    bands_by_type = [(band_type, label, [band for band in bands if band.type == band_type])
-                     for band_type, label in BandType.choices]
+    bands_by_type = [
+        (band_type, label, [band for band in bands if band.type == band_type]) for band_type, label in BandType.choices
+    ]
     names = {band.name for band in bands}
     filterset = _image_filterset(request, product)
     image_fields = prepare_filter_form(filterset, IMAGE_FILTERS)
@@ -129,18 +140,31 @@ def product_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "image_fields": image_fields,
         "image_filter_errors": filterset.errors if request.GET else {},
         "image_sort": sort,
-        "image_sorts": [("-acquired", "Newest acquired"), ("acquired", "Oldest acquired"), ("name", "Name"),
-                        ("cloud_fraction", "Least cloudy")],
+        "image_sorts": [
+            ("-acquired", "Newest acquired"),
+            ("acquired", "Oldest acquired"),
+            ("name", "Name"),
+            ("cloud_fraction", "Least cloudy"),
+        ],
         "images_filtered": any(request.GET.get(name) for name in IMAGE_FILTERS),
         "footprints_url": f"{reverse('imagery:image_footprints')}?{query.urlencode()}",
-        "tiles_url": tile_url_template(product=product.pk, **{
-            key: value for key, value in request.GET.items() if key in ImageFilterSet.get_filters()
-            and key != "product_id" and value}) if bands else "",
+        "tiles_url": tile_url_template(
+            product=product.pk,
+            **{
+                key: value
+                for key, value in request.GET.items()
+                if key in ImageFilterSet.get_filters() and key != "product_id" and value
+            },
+        )
+        if bands
+        else "",
         "can_change": can(user, product, Action.CHANGE),
         "can_share": can(user, product, Action.SHARE),
         "can_delete": can(user, product, Action.DELETE),
-        "acl": {field: [(value, labels.get(value, "")) for value in visible_acl(user, product, field)]
-                for field in ("owners", "writers", "readers")},
+        "acl": {
+            field: [(value, labels.get(value, "")) for value in visible_acl(user, product, field)]
+            for field in ("owners", "writers", "readers")
+        },
         "acl_task": tasks.get(TaskKind.UPDATE_ACLS),
         "delete_task": tasks.get(TaskKind.DELETE_RELATED),
         "uploads_count": ImageUpload.objects.restrict(user, Action.VIEW).filter(product=product).count(),
@@ -161,8 +185,9 @@ def product_add(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
-                product = services.product_create(user=request.user, requested_id=form.cleaned_data["id"],
-                                                  attributes=form.validated_attributes)
+                product = services.product_create(
+                    user=request.user, requested_id=form.cleaned_data["id"], attributes=form.validated_attributes
+                )
                 _redirect_if_moved(request, product)
         except APIException as exc:
             # The service refuses only because of the id (malformed, taken, another namespace).
@@ -210,8 +235,13 @@ def product_delete(request: HttpRequest, pk: str) -> HttpResponse:
             messages.success(request, f"Product {pk} deleted.")
             return redirect("products:product_list")
     bands, images = _related_counts(product)
-    context = {"product": product, "bands": bands, "images": images, "conflict": conflict,
-               "task": _running_task(product, TaskKind.DELETE_RELATED)}
+    context = {
+        "product": product,
+        "bands": bands,
+        "images": images,
+        "conflict": conflict,
+        "task": _running_task(product, TaskKind.DELETE_RELATED),
+    }
     return render(request, "products/product_delete.html", context, status=409 if conflict else 200)
 
 
@@ -222,8 +252,9 @@ def product_delete_related(request: HttpRequest, pk: str) -> HttpResponse:
     try:
         with transaction.atomic():
             product = get_visible_or_404(Product.objects.select_for_update(), request.user, pk, Action.DELETE)
-            task = services.product_task_start(user=request.user, product=product, kind=TaskKind.DELETE_RELATED,
-                                               parameters={})
+            task = services.product_task_start(
+                user=request.user, product=product, kind=TaskKind.DELETE_RELATED, parameters={}
+            )
     except APIException as exc:
         messages.warning(request, str(exc.detail))
     else:
@@ -252,14 +283,16 @@ def product_task(request: HttpRequest, pk: str, kind: str) -> JsonResponse:
     else:
         remaining = max(bands + images - task.objects_done, 0) if task.status == TaskState.RUNNING else 0
     total = task.objects_done + remaining
-    return JsonResponse({
-        "status": task.status,
-        "objects_done": task.objects_done,
-        "remaining": remaining,
-        "percent": 100 if total == 0 else round(100 * task.objects_done / total),
-        "errors": task.errors or [],
-        "related_left": bands + images,
-    })
+    return JsonResponse(
+        {
+            "status": task.status,
+            "objects_done": task.objects_done,
+            "remaining": remaining,
+            "percent": 100 if total == 0 else round(100 * task.objects_done / total),
+            "errors": task.errors or [],
+            "related_left": bands + images,
+        }
+    )
 
 
 def principal_choices(user) -> tuple[list[tuple[str, list[tuple[str, str]]]], dict[str, str]]:
@@ -305,8 +338,11 @@ def product_share(request: HttpRequest, pk: str) -> HttpResponse:
                 _redirect_if_moved(request, locked)
                 if form.cleaned_data["apply_to_related"]:
                     started = services.product_task_start(
-                        user=request.user, product=locked, kind=TaskKind.UPDATE_ACLS,
-                        parameters={"inherit": True, "owners": None, "readers": None, "writers": None})
+                        user=request.user,
+                        product=locked,
+                        kind=TaskKind.UPDATE_ACLS,
+                        parameters={"inherit": True, "owners": None, "readers": None, "writers": None},
+                    )
         except APIException as exc:
             add_api_errors(form, exc)
         else:
@@ -314,8 +350,10 @@ def product_share(request: HttpRequest, pk: str) -> HttpResponse:
             messages.success(request, f"Sharing of {product.pk} saved.{note}")
             return redirect("products:product_detail", pk=product.pk)
     choices, labels = principal_choices(request.user)
-    current = [(field, [(value, labels.get(value, "")) for value in getattr(product, field)])
-               for field in ("owners", "writers", "readers")]
+    current = [
+        (field, [(value, labels.get(value, "")) for value in getattr(product, field)])
+        for field in ("owners", "writers", "readers")
+    ]
     context = {"product": product, "form": form, "principal_choices": choices, "current": current}
     return render(request, "products/product_share.html", context)
 
@@ -344,8 +382,13 @@ def band_add(request: HttpRequest, pk: str, band_type: str | None = None) -> Htt
         else:
             messages.success(request, f"{BandType(band_type).label} band {band.name} added.")
             return redirect(f"{reverse('products:product_detail', kwargs={'pk': product.pk})}#bands")
-    context = {"product": product, "form": form, "band_type": band_type, "band_type_label": BandType(band_type).label,
-               "type_help": BAND_TYPE_HELP[band_type]}
+    context = {
+        "product": product,
+        "form": form,
+        "band_type": band_type,
+        "band_type_label": BandType(band_type).label,
+        "type_help": BAND_TYPE_HELP[band_type],
+    }
     return render(request, "products/band_form.html", context)
 
 
@@ -363,8 +406,14 @@ def band_edit(request: HttpRequest, pk: str) -> HttpResponse:
         else:
             messages.success(request, f"Band {band.name} saved.")
             return redirect(f"{reverse('products:product_detail', kwargs={'pk': band.product_id})}#bands")
-    context = {"product": band.product, "band": band, "form": form, "band_type": band.type,
-               "band_type_label": BandType(band.type).label, "type_help": BAND_TYPE_HELP[band.type]}
+    context = {
+        "product": band.product,
+        "band": band,
+        "form": form,
+        "band_type": band.type,
+        "band_type_label": BandType(band.type).label,
+        "type_help": BAND_TYPE_HELP[band.type],
+    }
     return render(request, "products/band_form.html", context)
 
 

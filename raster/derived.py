@@ -86,14 +86,21 @@ FUNCTIONS: dict[str, PixelFunction] = {
         PixelFunction("evi_uint16", 3, _evi, "UInt16", (0.0, 65535.0), (-1.0, 1.0)),
         PixelFunction("bai_uint16", 2, _bai, "UInt16", (0.0, 65535.0), None, encode_identity=True),
         PixelFunction("sqrt", 1, _sqrt, "Float64", (0.0, 1000.0), (0.0, 1.0)),
-        PixelFunction("visual_cloud_mask", 3, _visual_cloud_mask, "UInt16", (0.0, 1.0), None,
-                      normalised_inputs=True, encode_identity=True),
+        PixelFunction(
+            "visual_cloud_mask",
+            3,
+            _visual_cloud_mask,
+            "UInt16",
+            (0.0, 1.0),
+            None,
+            normalised_inputs=True,
+            encode_identity=True,
+        ),
     )
 }
 
 
-def to_physical(values: Array, *, data_range: Sequence[float] | None,
-                physical_range: Sequence[float] | None) -> Array:
+def to_physical(values: Array, *, data_range: Sequence[float] | None, physical_range: Sequence[float] | None) -> Array:
     """A source band's stored values in physical units (float64); identity without a physical_range."""
     values = values.astype(np.float64)
     if not physical_range or not data_range or tuple(physical_range) == tuple(data_range):
@@ -114,9 +121,15 @@ def normalised(values: Array, *, display_range: Sequence[float] | None) -> Array
     return (values - low) / (high - low)
 
 
-def evaluate(function: PixelFunction, inputs: Sequence[Array], input_masks: Sequence[Array], *,
-             data_type: str | None, data_range: Sequence[float] | None,
-             physical_range: Sequence[float] | None) -> tuple[Array, Array]:
+def evaluate(
+    function: PixelFunction,
+    inputs: Sequence[Array],
+    input_masks: Sequence[Array],
+    *,
+    data_type: str | None,
+    data_range: Sequence[float] | None,
+    physical_range: Sequence[float] | None,
+) -> tuple[Array, Array]:
     """Run `function` on prepared inputs and encode the result; returns (values, mask)."""
     mask = np.zeros(inputs[0].shape, dtype=bool)
     for input_mask in input_masks:

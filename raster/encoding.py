@@ -33,14 +33,23 @@ def json_line(value: Any) -> bytes:
 def compress(array: np.ndarray) -> bytes:
     """One blosc buffer of a C-contiguous array (the client decompresses straight into an array of this shape)."""
     contiguous = np.ascontiguousarray(array)
-    return blosc.compress_ptr(contiguous.__array_interface__["data"][0], contiguous.size, typesize=contiguous.itemsize,
-                              clevel=CLEVEL, shuffle=blosc.SHUFFLE, cname=CNAME)
+    return blosc.compress_ptr(
+        contiguous.__array_interface__["data"][0],
+        contiguous.size,
+        typesize=contiguous.itemsize,
+        clevel=CLEVEL,
+        shuffle=blosc.SHUFFLE,
+        cname=CNAME,
+    )
 
 
 def block_offsets(height: int, width: int) -> list[tuple[int, int, int, int]]:
     """(y, x, h, w) of the 512 × 512 blocks of a height × width raster, row by row."""
-    return [(y, x, min(BLOCK, height - y), min(BLOCK, width - x))
-            for y in range(0, height, BLOCK) for x in range(0, width, BLOCK)]
+    return [
+        (y, x, min(BLOCK, height - y), min(BLOCK, width - x))
+        for y in range(0, height, BLOCK)
+        for x in range(0, width, BLOCK)
+    ]
 
 
 def npz_stream(*, metadata: dict[str, Any], data: np.ndarray, mask: np.ndarray) -> Iterator[bytes]:

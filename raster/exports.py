@@ -79,8 +79,9 @@ def build_request(*, user, ids: list[str], product: Product, params, fmt: str) -
     spec = parse_scaling(params.get("scaling"), "display" if picture else None)
     data_type = params.get("data_type") or ("Byte" if picture else None)
     if picture and data_type != "Byte":
-        raise BadRequest("PNG and JPEG hold bytes: leave data_type out (or Byte) and choose a scaling.",
-                         parameter="data_type")
+        raise BadRequest(
+            "PNG and JPEG hold bytes: leave data_type out (or Byte) and choose a scaling.", parameter="data_type"
+        )
     mask_alpha = _flag(params, "mask_alpha")
     if mask_alpha is None:
         mask_alpha = "alpha" in by_name  # Image.ndarray()'s default
@@ -91,9 +92,17 @@ def build_request(*, user, ids: list[str], product: Product, params, fmt: str) -
         if isinstance(spec, list):
             spec = [*spec, None]
     specs = [resolve_band(product.pk, by_name, name) for name in bands]
-    properties = [scaling.BandProperties.of(name=s.name, band_type=s.band_type, data_type=s.data_type,
-                                            data_range=s.data_range, display_range=s.display_range,
-                                            physical_range=s.physical_range) for s in specs]
+    properties = [
+        scaling.BandProperties.of(
+            name=s.name,
+            band_type=s.band_type,
+            data_type=s.data_type,
+            data_range=s.data_range,
+            display_range=s.display_range,
+            physical_range=s.physical_range,
+        )
+        for s in specs
+    ]
     try:
         scales, data_type = scaling.scaling_parameters(bands=properties, scaling=spec, data_type=data_type)
     except scaling.ScalingError as exc:
@@ -111,10 +120,21 @@ def build_request(*, user, ids: list[str], product: Product, params, fmt: str) -
         raise BadRequest("Give either resolution or width/height, not both.", parameter="resolution")
     crs = params.get("crs") or None
     bbox_crs = params.get("bbox_crs") or ("EPSG:4326" if bbox is not None else None)
-    request = RasterRequest(ids=tuple(ids), bands=tuple(bands), scales=tuple(scales) if scales else None,
-                            data_type=data_type, srs=crs, resolution=resolution, bounds=bbox, bounds_srs=bbox_crs,
-                            outsize=outsize, resampler=resampler, mask_alpha=mask_alpha, drop_alpha=drop_alpha,
-                            mask_nodata=_flag(params, "mask_nodata") is not False)
+    request = RasterRequest(
+        ids=tuple(ids),
+        bands=tuple(bands),
+        scales=tuple(scales) if scales else None,
+        data_type=data_type,
+        srs=crs,
+        resolution=resolution,
+        bounds=bbox,
+        bounds_srs=bbox_crs,
+        outsize=outsize,
+        resampler=resampler,
+        mask_alpha=mask_alpha,
+        drop_alpha=drop_alpha,
+        mask_nodata=_flag(params, "mask_nodata") is not False,
+    )
     if picture and resolution is None and outsize is None:
         request = _fit_picture(user=user, request=request)
     return request
@@ -165,8 +185,13 @@ def image_export(*, user, image_id: str, params, fmt: str) -> Export:
         raise exceptions.NotFound(f"Image {image_id} not found.")
     request = build_request(user=user, ids=[image.pk], product=image.product, params=params, fmt=fmt)
     plan = plan_raster(user=user, request=request)
-    return _encode(plan=plan, result=read_raster(plan=plan), fmt=fmt, filename=_filename(image.pk, request.bands, fmt),
-                   nodata=_nodata(params))
+    return _encode(
+        plan=plan,
+        result=read_raster(plan=plan),
+        fmt=fmt,
+        filename=_filename(image.pk, request.bands, fmt),
+        nodata=_nodata(params),
+    )
 
 
 def mosaic_export(*, user, params, fmt: str) -> Export:
@@ -178,8 +203,9 @@ def mosaic_export(*, user, params, fmt: str) -> Export:
     if product is None:
         raise exceptions.NotFound(f"Product {product_id} not found.")
     if not params.get("bbox"):
-        raise BadRequest("bbox=minx,miny,maxx,maxy (EPSG:4326 unless bbox_crs) is required for a mosaic.",
-                         parameter="bbox")
+        raise BadRequest(
+            "bbox=minx,miny,maxx,maxy (EPSG:4326 unless bbox_crs) is required for a mosaic.", parameter="bbox"
+        )
     visible = Image.objects.restrict(user, Action.VIEW).filter(product=product, storage_state=StorageState.AVAILABLE)
     filters = {key: params[key] for key in ImageFilterSet.get_filters() if key in params and key != "product_id"}
     if "bbox_crs" not in params or params.get("bbox_crs", "").upper() == "EPSG:4326":
@@ -189,16 +215,24 @@ def mosaic_export(*, user, params, fmt: str) -> Export:
         field, errors = next(iter(filterset.errors.items()))
         raise BadRequest(f"{field}: {' '.join(errors)}", parameter=field)
     limit = settings.RASTER_MAX_IMAGES
-    ids = list(filterset.qs.order_by("acquired", "pk").values_list("pk", flat=True)[:limit + 1])
+    ids = list(filterset.qs.order_by("acquired", "pk").values_list("pk", flat=True)[: limit + 1])
     if not ids:
         raise exceptions.NotFound("No image of this product matches the filters.")
     if len(ids) > limit:
-        raise BadRequest(f"More than {limit} images match; narrow the filters (acquired_after/before, bbox, "
-                         "cloud_fraction__lte, tags).", parameter="bbox")
+        raise BadRequest(
+            f"More than {limit} images match; narrow the filters (acquired_after/before, bbox, "
+            "cloud_fraction__lte, tags).",
+            parameter="bbox",
+        )
     request = build_request(user=user, ids=ids, product=product, params=params, fmt=fmt)
     plan = plan_raster(user=user, request=request)
-    return _encode(plan=plan, result=read_raster(plan=plan), fmt=fmt,
-                   filename=_filename(f"{product.pk}-mosaic", request.bands, fmt), nodata=_nodata(params))
+    return _encode(
+        plan=plan,
+        result=read_raster(plan=plan),
+        fmt=fmt,
+        filename=_filename(f"{product.pk}-mosaic", request.bands, fmt),
+        nodata=_nodata(params),
+    )
 
 
 def _nodata(params) -> float | None:
@@ -220,8 +254,14 @@ def _encode(*, plan: RasterPlan, result: RasterResult, fmt: str, filename: str, 
         raise BadRequest(f"A PNG holds 1 to 4 bands, not {bands}.", parameter="bands")
     valid = ~mask.all(axis=0)
     grid = plan.grid
-    profile: dict[str, Any] = {"width": grid.width, "height": grid.height, "count": bands, "dtype": data.dtype.name,
-                               "crs": grid.crs, "transform": grid.transform}
+    profile: dict[str, Any] = {
+        "width": grid.width,
+        "height": grid.height,
+        "count": bands,
+        "dtype": data.dtype.name,
+        "crs": grid.crs,
+        "transform": grid.transform,
+    }
     if fmt == "tif":
         profile.update(driver="GTiff", tiled=True, blockxsize=512, blockysize=512, compress="deflate")
         if nodata is not None:

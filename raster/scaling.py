@@ -26,8 +26,15 @@ from products.choices import BandType
 
 # Ordered smallest to largest, unsigned before signed, integer before float (the client's order).
 DATA_TYPES = ("Byte", "UInt16", "Int16", "UInt32", "Int32", "Float32", "Float64")
-NUMPY_TYPES = {"Byte": "uint8", "UInt16": "uint16", "Int16": "int16", "UInt32": "uint32", "Int32": "int32",
-               "Float32": "float32", "Float64": "float64"}
+NUMPY_TYPES = {
+    "Byte": "uint8",
+    "UInt16": "uint16",
+    "Int16": "int16",
+    "UInt32": "uint32",
+    "Int32": "int32",
+    "Float32": "float32",
+    "Float64": "float64",
+}
 DATA_TYPE_OF_NUMPY = {value: key for key, value in NUMPY_TYPES.items()}
 # The cast table of Image.ndarray(): which more general types each type converts to without loss.
 CASTS = {
@@ -40,8 +47,15 @@ CASTS = {
     "Float64": (),
 }
 # Value ranges of the types; for floats the *default output range* of scaling, not what they can hold.
-TYPE_RANGES = {"Byte": (0, 255), "UInt16": (0, 65535), "Int16": (-32768, 32767), "UInt32": (0, 4294967295),
-               "Int32": (-2147483648, 2147483647), "Float32": (0.0, 1.0), "Float64": (0.0, 1.0)}
+TYPE_RANGES = {
+    "Byte": (0, 255),
+    "UInt16": (0, 65535),
+    "Int16": (-32768, 32767),
+    "UInt32": (0, 4294967295),
+    "Int32": (-2147483648, 2147483647),
+    "Float32": (0.0, 1.0),
+    "Float64": (0.0, 1.0),
+}
 MODES = ("raw", "display", "auto", "physical")
 DISPLAY_FLOAT_MAX = 255.99  # GDAL's upper display bound for float outputs, as the client sends it
 
@@ -64,14 +78,26 @@ class BandProperties:
     physical_range: tuple[float, float]
 
     @classmethod
-    def of(cls, *, name: str, band_type: str, data_type: str | None, data_range: Sequence[float] | None,
-           display_range: Sequence[float] | None = None,
-           physical_range: Sequence[float] | None = None) -> BandProperties:
+    def of(
+        cls,
+        *,
+        name: str,
+        band_type: str,
+        data_type: str | None,
+        data_range: Sequence[float] | None,
+        display_range: Sequence[float] | None = None,
+        physical_range: Sequence[float] | None = None,
+    ) -> BandProperties:
         """Band attributes → properties, defaulting like the client: UInt16, [0, 10000], ranges from data_range."""
         data = tuple(data_range) if data_range else (0, 10000)
-        return cls(name=name, band_type=band_type, data_type=data_type or "UInt16", data_range=data,
-                   display_range=tuple(display_range) if display_range else data,
-                   physical_range=tuple(physical_range) if physical_range else data)
+        return cls(
+            name=name,
+            band_type=band_type,
+            data_type=data_type or "UInt16",
+            data_range=data,
+            display_range=tuple(display_range) if display_range else data,
+            physical_range=tuple(physical_range) if physical_range else data,
+        )
 
     @property
     def is_mask_or_class(self) -> bool:
@@ -133,7 +159,7 @@ class _BandScale:
 
 
 def _percent(value: Any, bounds: Sequence[float], is_float: bool) -> float | int:
-    """"25%" of a range → a number; integers are truncated for integer types, as the client does."""
+    """ "25%" of a range → a number; integers are truncated for integer types, as the client does."""
     if isinstance(value, str):
         value = float(value[:-1]) * (bounds[1] - bounds[0]) / 100.0 + bounds[0]
     return value if is_float else int(value)
@@ -156,8 +182,9 @@ def _parse_band(props: BandProperties, value: Any) -> _BandScale:
         for item in value:
             if isinstance(item, str):
                 if not item.endswith("%") or not _is_number(item[:-1]):
-                    raise ScalingError(f"Invalid scaling tuple value '{item}' for band '{props.name}' is not a "
-                                       "percentage string")
+                    raise ScalingError(
+                        f"Invalid scaling tuple value '{item}' for band '{props.name}' is not a percentage string"
+                    )
                 is_pct.append(True)
             elif isinstance(item, (int, float)) and not isinstance(item, bool):
                 is_pct.append(False)
@@ -268,8 +295,9 @@ def _implied_data_type(scales: list[_BandScale]) -> str | None:
     return data_type_for_range(min(lows) if lows else None, max(highs) if highs else None, is_float)
 
 
-def scaling_parameters(*, bands: Sequence[BandProperties], scaling: Any,
-                       data_type: str | None) -> tuple[list[Scale] | None, str]:
+def scaling_parameters(
+    *, bands: Sequence[BandProperties], scaling: Any, data_type: str | None
+) -> tuple[list[Scale] | None, str]:
     """Per-band scales and the output data type for a scaling specification (seed 002's rules)."""
     if data_type is not None and data_type not in DATA_TYPES:
         raise ScalingError(f"Invalid data_type value {data_type}")

@@ -53,16 +53,42 @@ from .sources import SourceLocation, SourceUnavailable, locate
 
 # The protocol's ResampleAlgorithm (§4.5) → rasterio/GDAL resampling.
 RESAMPLERS = {
-    "near": Resampling.nearest, "bilinear": Resampling.bilinear, "cubic": Resampling.cubic,
-    "cubicspline": Resampling.cubic_spline, "lanczos": Resampling.lanczos, "average": Resampling.average,
-    "mode": Resampling.mode, "max": Resampling.max, "min": Resampling.min, "med": Resampling.med,
-    "q1": Resampling.q1, "q3": Resampling.q3,
+    "near": Resampling.nearest,
+    "bilinear": Resampling.bilinear,
+    "cubic": Resampling.cubic,
+    "cubicspline": Resampling.cubic_spline,
+    "lanczos": Resampling.lanczos,
+    "average": Resampling.average,
+    "mode": Resampling.mode,
+    "max": Resampling.max,
+    "min": Resampling.min,
+    "med": Resampling.med,
+    "q1": Resampling.q1,
+    "q3": Resampling.q3,
 }
 # Every key the 3.2.2 client puts in the body (raster.py `_construct_npz_params` + Image._ndarray pass-throughs
 # + the geocontext's `cutline_all_touched`).
-NPZ_KEYS = {"ids", "bands", "scales", "ot", "srs", "resolution", "shape", "outputBounds", "outputBoundsSRS",
-            "outsize", "targetAlignedPixels", "resampleAlg", "processing_level", "output_window", "of",
-            "mask_nodata", "mask_alpha", "drop_alpha", "cutline_all_touched"}
+NPZ_KEYS = {
+    "ids",
+    "bands",
+    "scales",
+    "ot",
+    "srs",
+    "resolution",
+    "shape",
+    "outputBounds",
+    "outputBoundsSRS",
+    "outsize",
+    "targetAlignedPixels",
+    "resampleAlg",
+    "processing_level",
+    "output_window",
+    "of",
+    "mask_nodata",
+    "mask_alpha",
+    "drop_alpha",
+    "cutline_all_touched",
+}
 NO_OP_PROCESSING_LEVELS = {"default", "toa"}
 WGS84 = CRS.from_epsg(4326)
 EDGE_POINTS = 21  # points per edge when reprojecting bounds (curved edges in the target CRS)
@@ -126,19 +152,26 @@ def parse_bounds(value: Any, key: str = "outputBounds") -> tuple[float, float, f
         raise BadRequest(f"{key} must be [minx, miny, maxx, maxy].", parameter=key)
     minx, miny, maxx, maxy = (_number(v, key) for v in value)
     if not (minx < maxx and miny < maxy):
-        raise BadRequest(f"{key} must be [minx, miny, maxx, maxy] with minx < maxx and miny < maxy (the bounds "
-                         "are in the wrong order or empty).", parameter=key)
+        raise BadRequest(
+            f"{key} must be [minx, miny, maxx, maxy] with minx < maxx and miny < maxy (the bounds "
+            "are in the wrong order or empty).",
+            parameter=key,
+        )
     return minx, miny, maxx, maxy
 
 
 def parse_outsize(value: Any, key: str = "outsize") -> tuple[int, int] | None:
     if value is None:
         return None
-    if (not isinstance(value, (list, tuple)) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
-            or value[0] == value[1] == 0):
-        raise BadRequest(f"{key} must be [width, height] in pixels (0 for one of them keeps the aspect ratio).",
-                         parameter=key)
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+        or value[0] == value[1] == 0
+    ):
+        raise BadRequest(
+            f"{key} must be [width, height] in pixels (0 for one of them keeps the aspect ratio).", parameter=key
+        )
     return int(value[0]), int(value[1])
 
 
@@ -155,8 +188,9 @@ def parse_npz_request(body: Any) -> RasterRequest:
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
         raise BadRequest("ids must be a non-empty list of image ids.", parameter="ids")
     if len(ids) > settings.RASTER_MAX_IMAGES:
-        raise BadRequest(f"At most {settings.RASTER_MAX_IMAGES} images can be rastered in one request.",
-                         parameter="ids")
+        raise BadRequest(
+            f"At most {settings.RASTER_MAX_IMAGES} images can be rastered in one request.", parameter="ids"
+        )
     bands = body.get("bands")
     if isinstance(bands, str):
         bands = bands.split()
@@ -182,8 +216,9 @@ def parse_npz_request(body: Any) -> RasterRequest:
     if body.get("of") not in (None, "blosc"):
         raise BadRequest("of must be 'blosc' (the only stream format of this service).", parameter="of")
     if body.get("output_window") is not None:
-        raise BadRequest("output_window is not supported; give outputBounds and resolution instead.",
-                         parameter="output_window")
+        raise BadRequest(
+            "output_window is not supported; give outputBounds and resolution instead.", parameter="output_window"
+        )
     resolution = parse_resolution(body.get("resolution"))
     outsize = parse_outsize(body.get("outsize"))
     if resolution is not None and outsize is not None:
@@ -198,12 +233,22 @@ def parse_npz_request(body: Any) -> RasterRequest:
     if cutline is not None and not isinstance(cutline, (str, dict)):
         raise BadRequest("shape must be a GeoJSON geometry (object or string) or WKT.", parameter="shape")
     return RasterRequest(
-        ids=tuple(ids), bands=tuple(bands), scales=scales, data_type=data_type, srs=body.get("srs"),
-        resolution=resolution, cutline=cutline or None, bounds=parse_bounds(body.get("outputBounds")),
-        bounds_srs=body.get("outputBoundsSRS"), outsize=outsize,
-        align_pixels=_flag(body, "targetAlignedPixels", False), resampler=resampler,
-        processing_level=processing_level, mask_nodata=_flag(body, "mask_nodata", True),
-        mask_alpha=_flag(body, "mask_alpha", False), drop_alpha=_flag(body, "drop_alpha", False),
+        ids=tuple(ids),
+        bands=tuple(bands),
+        scales=scales,
+        data_type=data_type,
+        srs=body.get("srs"),
+        resolution=resolution,
+        cutline=cutline or None,
+        bounds=parse_bounds(body.get("outputBounds")),
+        bounds_srs=body.get("outputBoundsSRS"),
+        outsize=outsize,
+        align_pixels=_flag(body, "targetAlignedPixels", False),
+        resampler=resampler,
+        processing_level=processing_level,
+        mask_nodata=_flag(body, "mask_nodata", True),
+        mask_alpha=_flag(body, "mask_alpha", False),
+        drop_alpha=_flag(body, "drop_alpha", False),
         cutline_all_touched=_flag(body, "cutline_all_touched", False),
     )
 
@@ -274,11 +319,18 @@ class BandSpec:
 
     def description(self) -> dict[str, Any]:
         """The band's `description` in raster_info (the client copies it into GeoTIFF band tags)."""
-        return {"name": self.name, "type": self.band_type, "dtype": scaling.NUMPY_TYPES[self.data_type],
-                "data_range": list(self.data_range) if self.data_range else None, "nodata": self.nodata,
-                "srcfile": None if self.is_derived else self.file_index,
-                "srcband": None if self.is_derived else self.band_index + 1, "jpx_layer": 0, "tags": [],
-                "derived_from": [s.name for s in self.sources] if self.is_derived else None}
+        return {
+            "name": self.name,
+            "type": self.band_type,
+            "dtype": scaling.NUMPY_TYPES[self.data_type],
+            "data_range": list(self.data_range) if self.data_range else None,
+            "nodata": self.nodata,
+            "srcfile": None if self.is_derived else self.file_index,
+            "srcband": None if self.is_derived else self.band_index + 1,
+            "jpx_layer": 0,
+            "tags": [],
+            "derived_from": [s.name for s in self.sources] if self.is_derived else None,
+        }
 
 
 def _range(value) -> tuple[float, float] | None:
@@ -286,10 +338,17 @@ def _range(value) -> tuple[float, float] | None:
 
 
 def _stored_spec(band: Band) -> BandSpec:
-    return BandSpec(name=band.name, band_type=band.type, data_type=band.data_type or "UInt16",
-                    data_range=_range(band.data_range), display_range=_range(band.display_range),
-                    physical_range=_range(band.physical_range), nodata=band.nodata, file_index=band.file_index,
-                    band_index=band.band_index or 0)
+    return BandSpec(
+        name=band.name,
+        band_type=band.type,
+        data_type=band.data_type or "UInt16",
+        data_range=_range(band.data_range),
+        display_range=_range(band.display_range),
+        physical_range=_range(band.physical_range),
+        nodata=band.nodata,
+        file_index=band.file_index,
+        band_index=band.band_index or 0,
+    )
 
 
 def _source_specs(product_id: str, by_name: dict[str, Band], names: list[str], requested: str) -> tuple[BandSpec, ...]:
@@ -297,8 +356,10 @@ def _source_specs(product_id: str, by_name: dict[str, Band], names: list[str], r
     for name in names:
         band = by_name.get(name)
         if band is None or band.derived_params:
-            raise BadRequest(f"Band {requested!r} needs band {name!r}, which product {product_id} does not have "
-                             "(as a stored band).", parameter="bands")
+            raise BadRequest(
+                f"Band {requested!r} needs band {name!r}, which product {product_id} does not have (as a stored band).",
+                parameter="bands",
+            )
         specs.append(_stored_spec(band))
     return tuple(specs)
 
@@ -310,26 +371,44 @@ def resolve_band(product_id: str, by_name: dict[str, Band], name: str) -> BandSp
         params = band.derived_params
         function = derived.FUNCTIONS.get(params.get("function"))
         if function is None:
-            raise BadRequest(f"Band {name!r} uses the derived function {params.get('function')!r}, which this "
-                             f"service does not know; known: {sorted(derived.FUNCTIONS)}.", parameter="bands")
+            raise BadRequest(
+                f"Band {name!r} uses the derived function {params.get('function')!r}, which this "
+                f"service does not know; known: {sorted(derived.FUNCTIONS)}.",
+                parameter="bands",
+            )
         sources = _source_specs(product_id, by_name, list(params.get("bands") or []), name)
         if len(sources) != function.arity:
-            raise BadRequest(f"Band {name!r}: {function.name} takes {function.arity} source band(s), "
-                             f"derived_params names {len(sources)}.", parameter="bands")
-        return BandSpec(name=name, band_type=band.type, data_type=band.data_type or function.data_type,
-                        data_range=_range(band.data_range) or function.data_range,
-                        display_range=_range(band.display_range),
-                        physical_range=_range(band.physical_range) or function.physical_range,
-                        function=function, sources=sources)
+            raise BadRequest(
+                f"Band {name!r}: {function.name} takes {function.arity} source band(s), "
+                f"derived_params names {len(sources)}.",
+                parameter="bands",
+            )
+        return BandSpec(
+            name=name,
+            band_type=band.type,
+            data_type=band.data_type or function.data_type,
+            data_range=_range(band.data_range) or function.data_range,
+            display_range=_range(band.display_range),
+            physical_range=_range(band.physical_range) or function.physical_range,
+            function=function,
+            sources=sources,
+        )
     if band is not None:
         return _stored_spec(band)
     standard = DERIVED_BANDS_BY_ID.get(name)
     if standard is not None:
         sources = _source_specs(product_id, by_name, list(standard.bands), name)
         function = derived.FUNCTIONS[standard.function_name]
-        return BandSpec(name=name, band_type=BandType.GENERIC, data_type=standard.data_type,
-                        data_range=standard.data_range, display_range=None, physical_range=standard.physical_range,
-                        function=function, sources=sources)
+        return BandSpec(
+            name=name,
+            band_type=BandType.GENERIC,
+            data_type=standard.data_type,
+            data_range=standard.data_range,
+            display_range=None,
+            physical_range=standard.physical_range,
+            function=function,
+            sources=sources,
+        )
     raise BadRequest(f"Band {name!r} is not a band of product {product_id}.", parameter="bands")
 
 
@@ -370,18 +449,23 @@ class ImageFootprint:
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
-        xs, ys = zip(*(self.transform @ c for c in ((0, 0), (self.width, 0), (self.width, self.height),
-                                                     (0, self.height))), strict=True)
+        xs, ys = zip(
+            *(self.transform @ c for c in ((0, 0), (self.width, 0), (self.width, self.height), (0, self.height))),
+            strict=True,
+        )
         return min(xs), min(ys), max(xs), max(ys)
 
 
 def image_footprint(image: Image) -> ImageFootprint:
     crs = image_crs(image)
     if crs is None or not image.geotrans or not image.x_pixels or not image.y_pixels:
-        raise Unprocessable(f"Image {image.pk} has no complete georeferencing (cs_code/projection, geotrans, "
-                            "x_pixels, y_pixels) and cannot be rastered.")
-    return ImageFootprint(crs=crs, transform=Affine.from_gdal(*image.geotrans), width=image.x_pixels,
-                          height=image.y_pixels)
+        raise Unprocessable(
+            f"Image {image.pk} has no complete georeferencing (cs_code/projection, geotrans, "
+            "x_pixels, y_pixels) and cannot be rastered."
+        )
+    return ImageFootprint(
+        crs=crs, transform=Affine.from_gdal(*image.geotrans), width=image.x_pixels, height=image.y_pixels
+    )
 
 
 def _transformed_bounds(src: CRS, dst: CRS, bounds, *, parameter: str) -> tuple[float, float, float, float]:
@@ -390,11 +474,14 @@ def _transformed_bounds(src: CRS, dst: CRS, bounds, *, parameter: str) -> tuple[
     try:
         out = transform_bounds(src, dst, *bounds, densify_pts=EDGE_POINTS)
     except (CRSError, RasterioError, ValueError) as exc:
-        raise BadRequest(f"The bounds cannot be expressed in the output coordinate system ({exc}).",
-                         parameter=parameter) from exc
+        raise BadRequest(
+            f"The bounds cannot be expressed in the output coordinate system ({exc}).", parameter=parameter
+        ) from exc
     if not all(math.isfinite(v) for v in out) or not (out[0] < out[2] and out[1] < out[3]):
-        raise BadRequest("The bounds cannot be expressed in the output coordinate system (they lie outside its "
-                         "valid area).", parameter=parameter)
+        raise BadRequest(
+            "The bounds cannot be expressed in the output coordinate system (they lie outside its valid area).",
+            parameter=parameter,
+        )
     return out
 
 
@@ -406,8 +493,12 @@ def output_grid(*, request: RasterRequest, footprints: list[ImageFootprint]) -> 
         bounds = _transformed_bounds(bounds_crs, dst_crs, request.bounds, parameter="outputBounds")
     else:
         boxes = [_transformed_bounds(f.crs, dst_crs, f.bounds, parameter="srs") for f in footprints]
-        bounds = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
-                  max(b[3] for b in boxes))
+        bounds = (
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        )
     minx, miny, maxx, maxy = bounds
     if request.outsize is not None:
         width, height = request.outsize
@@ -428,8 +519,10 @@ def output_grid(*, request: RasterRequest, footprints: list[ImageFootprint]) -> 
         width = int((maxx - minx + xres / 2) / xres)
         height = int((maxy - miny + yres / 2) / yres)
     if width < 1 or height < 1:
-        raise BadRequest("The output would be empty: the bounds are smaller than one pixel at this resolution.",
-                         parameter="resolution")
+        raise BadRequest(
+            "The output would be empty: the bounds are smaller than one pixel at this resolution.",
+            parameter="resolution",
+        )
     return OutputGrid(crs=dst_crs, transform=Affine(xres, 0.0, minx, 0.0, -yres, maxy), width=width, height=height)
 
 
@@ -438,11 +531,14 @@ def _default_resolution(footprint: ImageFootprint, dst_crs: CRS) -> tuple[float,
     if same_crs(footprint.crs, dst_crs):
         return abs(footprint.transform.a), abs(footprint.transform.e)
     try:
-        default, _, _ = calculate_default_transform(footprint.crs, dst_crs, footprint.width, footprint.height,
-                                                    *footprint.bounds)
+        default, _, _ = calculate_default_transform(
+            footprint.crs, dst_crs, footprint.width, footprint.height, *footprint.bounds
+        )
     except (CRSError, RasterioError, ValueError) as exc:
-        raise BadRequest(f"Cannot derive a resolution in the output coordinate system ({exc}); give resolution.",
-                         parameter="resolution") from exc
+        raise BadRequest(
+            f"Cannot derive a resolution in the output coordinate system ({exc}); give resolution.",
+            parameter="resolution",
+        ) from exc
     return abs(default.a), abs(default.e)
 
 
@@ -450,14 +546,19 @@ def check_budget(*, width: int, height: int, planes: int) -> None:
     """Refuse outputs beyond the configured limits before anything is allocated (400 saying what fits)."""
     limit = settings.RASTER_MAX_PIXELS
     if width > settings.RASTER_MAX_DIMENSION or height > settings.RASTER_MAX_DIMENSION:
-        raise BadRequest(f"The output would be {width} x {height} pixels; each side is limited to "
-                         f"{settings.RASTER_MAX_DIMENSION}. Use a coarser resolution or smaller bounds.",
-                         parameter="resolution")
+        raise BadRequest(
+            f"The output would be {width} x {height} pixels; each side is limited to "
+            f"{settings.RASTER_MAX_DIMENSION}. Use a coarser resolution or smaller bounds.",
+            parameter="resolution",
+        )
     if width * height * planes > limit:
-        raise BadRequest(f"The output would be {width} x {height} pixels x {planes} band(s) = "
-                         f"{width * height * planes} values, more than the {limit} this service computes per request "
-                         "(derived bands count their source bands). Use a coarser resolution, smaller bounds or "
-                         "fewer bands, or split the request.", parameter="resolution")
+        raise BadRequest(
+            f"The output would be {width} x {height} pixels x {planes} band(s) = "
+            f"{width * height * planes} values, more than the {limit} this service computes per request "
+            "(derived bands count their source bands). Use a coarser resolution, smaller bounds or "
+            "fewer bands, or split the request.",
+            parameter="resolution",
+        )
 
 
 # ---- the plan -----------------------------------------------------------------------------------------------
@@ -491,15 +592,19 @@ def plan_raster(*, user, request: RasterRequest) -> RasterPlan:
         raise exceptions.NotFound(f"Image(s) not found: {', '.join(missing[:10])}.")
     images = [found[i] for i in request.ids]
     bands_by_product = product_bands(user=user, product_ids={image.product_id for image in images})
-    specs_by_product = {pid: [resolve_band(pid, by_name, name) for name in request.bands]
-                        for pid, by_name in bands_by_product.items()}
+    specs_by_product = {
+        pid: [resolve_band(pid, by_name, name) for name in request.bands] for pid, by_name in bands_by_product.items()
+    }
     _check_processing_level(request.processing_level, bands_by_product)
-    plans = [ImagePlan(image=image, bands=specs_by_product[image.product_id], footprint=image_footprint(image))
-             for image in images]
+    plans = [
+        ImagePlan(image=image, bands=specs_by_product[image.product_id], footprint=image_footprint(image))
+        for image in images
+    ]
     band_count = len(request.bands)
     if request.mask_alpha and band_count < 2 and request.drop_alpha:
-        raise BadRequest("mask_alpha with drop_alpha needs at least one band besides the alpha band.",
-                         parameter="bands")
+        raise BadRequest(
+            "mask_alpha with drop_alpha needs at least one band besides the alpha band.", parameter="bands"
+        )
     output_bands = list(range(band_count))
     if request.mask_alpha and request.drop_alpha:
         output_bands = output_bands[:-1]
@@ -509,8 +614,15 @@ def plan_raster(*, user, request: RasterRequest) -> RasterPlan:
     planes = max(len(p.bands) + sum(len(s.sources) for s in p.bands if s.is_derived) for p in plans)
     check_budget(width=grid.width, height=grid.height, planes=planes)
     cutline = _cutline(request, grid) if request.cutline is not None else None
-    return RasterPlan(request=request, grid=grid, images=plans, scales=scales, data_type=data_type,
-                      output_bands=output_bands, cutline=cutline)
+    return RasterPlan(
+        request=request,
+        grid=grid,
+        images=plans,
+        scales=scales,
+        data_type=data_type,
+        output_bands=output_bands,
+        cutline=cutline,
+    )
 
 
 def _wire_scales(request: RasterRequest, band_count: int) -> list[scaling.Scale]:
@@ -533,8 +645,11 @@ def _default_data_type(plans: list[ImagePlan], output_bands: list[int]) -> str:
 def _check_processing_level(level: str | None, bands_by_product: dict[str, dict[str, Band]]) -> None:
     if level is None or level in NO_OP_PROCESSING_LEVELS:
         return
-    raise BadRequest(f"processing_level {level!r} is not available: this service serves the stored values "
-                     "(processing levels are not applied).", parameter="processing_level")
+    raise BadRequest(
+        f"processing_level {level!r} is not available: this service serves the stored values "
+        "(processing levels are not applied).",
+        parameter="processing_level",
+    )
 
 
 def _cutline(request: RasterRequest, grid: OutputGrid):
@@ -553,8 +668,7 @@ def _cutline(request: RasterRequest, grid: OutputGrid):
         # Straight edges in longitude/latitude are curves in most projections: densify before transforming.
         # Segments of at most 0.05°, but never more than ~500k new vertices for a long, zig-zagging outline.
         geometry = shapely.segmentize(geometry, max_segment_length=max(0.05, geometry.length / 500_000))
-        transformer = Transformer.from_crs(ProjCRS.from_epsg(4326), ProjCRS.from_wkt(grid.crs.to_wkt()),
-                                           always_xy=True)
+        transformer = Transformer.from_crs(ProjCRS.from_epsg(4326), ProjCRS.from_wkt(grid.crs.to_wkt()), always_xy=True)
         geometry = shapely.transform(geometry, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
         if not np.isfinite(shapely.get_coordinates(geometry)).all():
             raise BadRequest("shape cannot be expressed in the output coordinate system.", parameter="shape")
@@ -591,8 +705,9 @@ def read_raster(*, plan: RasterPlan) -> RasterResult:
     band_count = len(request.bands)
     outside = None
     if plan.cutline is not None:
-        outside = geometry_mask([plan.cutline], out_shape=shape2d, transform=grid.transform,
-                                all_touched=request.cutline_all_touched)
+        outside = geometry_mask(
+            [plan.cutline], out_shape=shape2d, transform=grid.transform, all_touched=request.cutline_all_touched
+        )
     composite = _Composite(values=[None] * band_count, masks=[None] * band_count)
     for image_plan in plan.images:
         values, masks = _read_image(image_plan, plan)
@@ -665,14 +780,24 @@ def _read_image(image_plan: ImagePlan, plan: RasterPlan) -> tuple[list[np.ndarra
             for source in spec.sources:
                 source_values, source_mask = stored(source)
                 if spec.function.normalised_inputs:
-                    inputs.append(derived.normalised(source_values, display_range=source.display_range
-                                                     or source.data_range))
+                    inputs.append(
+                        derived.normalised(source_values, display_range=source.display_range or source.data_range)
+                    )
                 else:
-                    inputs.append(derived.to_physical(source_values, data_range=source.data_range,
-                                                      physical_range=source.physical_range))
+                    inputs.append(
+                        derived.to_physical(
+                            source_values, data_range=source.data_range, physical_range=source.physical_range
+                        )
+                    )
                 input_masks.append(source_mask)
-            values, mask = derived.evaluate(spec.function, inputs, input_masks, data_type=spec.data_type,
-                                            data_range=spec.data_range, physical_range=spec.physical_range)
+            values, mask = derived.evaluate(
+                spec.function,
+                inputs,
+                input_masks,
+                data_type=spec.data_type,
+                data_range=spec.data_range,
+                physical_range=spec.physical_range,
+            )
         out_values.append(values)
         out_masks.append(mask)
     return out_values, out_masks
@@ -694,8 +819,9 @@ def _read_file(location: SourceLocation, band_indexes: list[int], plan: RasterPl
     grid = plan.grid
     with location.open() as dataset:
         if any(i >= dataset.count for i in band_indexes):
-            raise SourceUnavailable(f"it has {dataset.count} band(s), the product declares band_index "
-                                    f"{max(band_indexes)}")
+            raise SourceUnavailable(
+                f"it has {dataset.count} band(s), the product declares band_index {max(band_indexes)}"
+            )
         nodata = dataset.nodata
         window = _aligned_window(dataset, grid)
         if window is not None:
@@ -726,8 +852,7 @@ def _aligned_window(dataset, grid: OutputGrid) -> Window | None:
     return Window(round(col), round(row), grid.width, grid.height)
 
 
-def _read_window(dataset, window: Window, band_indexes: list[int], grid: OutputGrid,
-                 nodata: float | None) -> _FileRead:
+def _read_window(dataset, window: Window, band_indexes: list[int], grid: OutputGrid, nodata: float | None) -> _FileRead:
     """A plain window read; the parts of the window outside the file are filled and marked uncovered."""
     col0, row0 = int(window.col_off), int(window.row_off)
     c_start, r_start = max(col0, 0), max(row0, 0)
@@ -785,17 +910,25 @@ def _check_source_budget(dataset, grid: OutputGrid, bands: int) -> None:
     height = max(0.0, min(box[3], top) - max(box[1], bottom)) / abs(dataset.transform.e)
     pixels = width * height * bands
     if pixels > settings.RASTER_MAX_SOURCE_PIXELS:
-        raise BadRequest(f"The request would read about {int(pixels)} source pixel values from one image, more than "
-                         f"the {settings.RASTER_MAX_SOURCE_PIXELS} allowed (the image has no overview this coarse). "
-                         "Use a finer resolution over smaller bounds.", parameter="resolution")
+        raise BadRequest(
+            f"The request would read about {int(pixels)} source pixel values from one image, more than "
+            f"the {settings.RASTER_MAX_SOURCE_PIXELS} allowed (the image has no overview this coarse). "
+            "Use a finer resolution over smaller bounds.",
+            parameter="resolution",
+        )
 
 
 def _read_warped(dataset, band_indexes: list[int], plan: RasterPlan, nodata: float | None) -> _FileRead:
     """Reproject/resample onto the output grid with GDAL's warper (nodata pixels never blend into values)."""
     grid = plan.grid
-    options: dict[str, Any] = {"crs": grid.crs, "transform": grid.transform, "width": grid.width,
-                               "height": grid.height, "resampling": RESAMPLERS[plan.request.resampler],
-                               "warp_mem_limit": settings.RASTER_WARP_MEMORY_MB}
+    options: dict[str, Any] = {
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "width": grid.width,
+        "height": grid.height,
+        "resampling": RESAMPLERS[plan.request.resampler],
+        "warp_mem_limit": settings.RASTER_WARP_MEMORY_MB,
+    }
     if nodata is not None:
         options.update(src_nodata=nodata, nodata=nodata)
     with WarpedVRT(dataset, **options) as vrt:
@@ -803,23 +936,26 @@ def _read_warped(dataset, band_indexes: list[int], plan: RasterPlan, nodata: flo
     covered = None
     if nodata is None or not plan.request.mask_nodata:
         covered = _coverage(dataset, grid)
-    return _FileRead(values={index: data[n] for n, index in enumerate(band_indexes)}, nodata=nodata,
-                     covered=covered)
+    return _FileRead(values={index: data[n] for n, index in enumerate(band_indexes)}, nodata=nodata, covered=covered)
 
 
 def _coverage(dataset, grid: OutputGrid) -> np.ndarray:
     """Output pixels whose centre lies inside the file's extent (the file's outline, reprojected)."""
     h, w = dataset.height, dataset.width
     steps = np.linspace(0, 1, EDGE_POINTS)
-    ring = np.concatenate([
-        np.column_stack([steps * w, np.zeros_like(steps)]), np.column_stack([np.full_like(steps, w), steps * h]),
-        np.column_stack([(1 - steps) * w, np.full_like(steps, h)]), np.column_stack([np.zeros_like(steps),
-                                                                                     (1 - steps) * h]),
-    ])
+    ring = np.concatenate(
+        [
+            np.column_stack([steps * w, np.zeros_like(steps)]),
+            np.column_stack([np.full_like(steps, w), steps * h]),
+            np.column_stack([(1 - steps) * w, np.full_like(steps, h)]),
+            np.column_stack([np.zeros_like(steps), (1 - steps) * h]),
+        ]
+    )
     xs, ys = dataset.transform @ (ring[:, 0], ring[:, 1])
     if not same_crs(dataset.crs, grid.crs):
-        transformer = Transformer.from_crs(ProjCRS.from_wkt(dataset.crs.to_wkt()), ProjCRS.from_wkt(grid.crs.to_wkt()),
-                                           always_xy=True)
+        transformer = Transformer.from_crs(
+            ProjCRS.from_wkt(dataset.crs.to_wkt()), ProjCRS.from_wkt(grid.crs.to_wkt()), always_xy=True
+        )
         xs, ys = transformer.transform(xs, ys)
     points = np.column_stack([xs, ys])
     points = points[np.isfinite(points).all(axis=1)]
@@ -860,19 +996,33 @@ def raster_metadata(*, plan: RasterPlan) -> dict[str, Any]:
     coordinate_system, names = _crs_description(_wkt(grid.crs))
     coordinate_system, names = dict(coordinate_system), dict(names)
     minx, miny, maxx, maxy = grid.bounds
-    corners = {"upperLeft": [minx, maxy], "lowerLeft": [minx, miny], "lowerRight": [maxx, miny],
-               "upperRight": [maxx, maxy], "center": [(minx + maxx) / 2, (miny + maxy) / 2]}
+    corners = {
+        "upperLeft": [minx, maxy],
+        "lowerLeft": [minx, miny],
+        "lowerRight": [maxx, miny],
+        "upperRight": [maxx, maxy],
+        "center": [(minx + maxx) / 2, (miny + maxy) / 2],
+    }
     dtype = scaling.output_dtype(plan.data_type).name
     bands = []
     for number, index in enumerate(plan.output_bands, start=1):
         spec = plan.band_specs[index]
-        bands.append({"band": number, "block": [min(512, grid.width), min(512, grid.height)],
-                      "type": plan.data_type, "colorInterpretation": "Undefined",
-                      "description": {**spec.description(), "dtype": dtype}, "metadata": {}})
+        bands.append(
+            {
+                "band": number,
+                "block": [min(512, grid.width), min(512, grid.height)],
+                "type": plan.data_type,
+                "colorInterpretation": "Undefined",
+                "description": {**spec.description(), "dtype": dtype},
+                "metadata": {},
+            }
+        )
     metadata: dict[str, Any] = {
         "id": plan.request.ids[0] if len(plan.request.ids) == 1 else None,
         "ids": list(plan.request.ids),
-        "driverShortName": "MEM", "driverLongName": "In Memory Raster", "files": [],
+        "driverShortName": "MEM",
+        "driverLongName": "In Memory Raster",
+        "files": [],
         "size": [grid.width, grid.height],
         "coordinateSystem": coordinate_system,
         "geoTransform": list(grid.transform.to_gdal()),
@@ -895,5 +1045,7 @@ def _wgs84_extent(grid: OutputGrid) -> dict[str, Any] | None:
         return None
     if not all(math.isfinite(v) for v in (west, south, east, north)):
         return None
-    return {"type": "Polygon", "coordinates": [[[west, north], [west, south], [east, south], [east, north],
-                                                [west, north]]]}
+    return {
+        "type": "Polygon",
+        "coordinates": [[[west, north], [west, south], [east, south], [east, north], [west, north]]],
+    }

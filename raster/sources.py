@@ -62,8 +62,10 @@ def locate(image, file_index: int) -> SourceLocation:
     href = image_file_href(image, file_index)
     key = key_for_href(href)
     if not key or key.startswith("/") or ".." in key.split("/"):
-        raise SourceUnavailable(f"file {file_index} of image {image.pk} is not stored by this catalog "
-                                f"({urlsplit(href).scheme or 'unknown'} href); only ingested images can be read.")
+        raise SourceUnavailable(
+            f"file {file_index} of image {image.pk} is not stored by this catalog "
+            f"({urlsplit(href).scheme or 'unknown'} href); only ingested images can be read."
+        )
     storage = storages["imagery"]
     bucket = getattr(storage, "bucket_name", None)
     if bucket:

@@ -41,8 +41,15 @@ from .sources import SourceUnavailable, locate
 TMS = morecantile.tms.get("WebMercatorQuad")
 # GDAL's RasterIO (decimated reads) knows fewer algorithms than its warper; the order statistics and mode of
 # the warper fall back to nearest for the decimation step.
-READ_RESAMPLING = {"near": "nearest", "bilinear": "bilinear", "cubic": "cubic", "cubicspline": "cubic_spline",
-                   "lanczos": "lanczos", "average": "average", "mode": "mode"}
+READ_RESAMPLING = {
+    "near": "nearest",
+    "bilinear": "bilinear",
+    "cubic": "cubic",
+    "cubicspline": "cubic_spline",
+    "lanczos": "lanczos",
+    "average": "average",
+    "mode": "mode",
+}
 FORMATS = {"png": ("PNG", "image/png"), "jpg": ("JPEG", "image/jpeg")}
 
 
@@ -86,16 +93,19 @@ def parse_scaling(value: str | None, default: Any) -> Any:
     try:
         return json.loads(value)
     except ValueError as exc:
-        raise BadRequest("scaling is raw, display, auto, physical or a JSON list/object of per-band scales.",
-                         parameter="scaling") from exc
+        raise BadRequest(
+            "scaling is raw, display, auto, physical or a JSON list/object of per-band scales.", parameter="scaling"
+        ) from exc
 
 
 def parse_tile_query(*, z: int, x: int, y: int, fmt: str, params) -> TileQuery:
     if fmt not in FORMATS:
         raise BadRequest("Tiles are .png or .jpg.", parameter="format")
     if not 0 <= z <= settings.RASTER_TILE_MAX_ZOOM or not (0 <= x < 2**z and 0 <= y < 2**z):
-        raise BadRequest(f"No tile {z}/{x}/{y}: zoom goes from 0 to {settings.RASTER_TILE_MAX_ZOOM} and x, y from 0 "
-                         "to 2^zoom - 1.", parameter="z")
+        raise BadRequest(
+            f"No tile {z}/{x}/{y}: zoom goes from 0 to {settings.RASTER_TILE_MAX_ZOOM} and x, y from 0 to 2^zoom - 1.",
+            parameter="z",
+        )
     image_id, product_id = params.get("image"), params.get("product")
     if bool(image_id) == bool(product_id):
         raise BadRequest("Give exactly one of image=<image id> or product=<product id>.", parameter="image")
@@ -109,11 +119,20 @@ def parse_tile_query(*, z: int, x: int, y: int, fmt: str, params) -> TileQuery:
     if colormap is not None and colormap.lower() not in colormaps.list():
         raise BadRequest(f"Unknown colormap {colormap!r}.", parameter="colormap")
     filters = {key: params[key] for key in ImageFilterSet.get_filters() if key in params and key != "product_id"}
-    return TileQuery(z=z, x=x, y=y, fmt=fmt, image_id=image_id, product_id=product_id,
-                     bands=parse_band_list(params.get("bands")),
-                     scaling=parse_scaling(params.get("scaling"), "display"),
-                     colormap=colormap.lower() if colormap else None, resampler=resampler, tilesize=int(tilesize),
-                     filters=filters)
+    return TileQuery(
+        z=z,
+        x=x,
+        y=y,
+        fmt=fmt,
+        image_id=image_id,
+        product_id=product_id,
+        bands=parse_band_list(params.get("bands")),
+        scaling=parse_scaling(params.get("scaling"), "display"),
+        colormap=colormap.lower() if colormap else None,
+        resampler=resampler,
+        tilesize=int(tilesize),
+        filters=filters,
+    )
 
 
 def default_bands(product: Product, by_name: dict[str, Any]) -> tuple[str, ...]:
@@ -123,8 +142,10 @@ def default_bands(product: Product, by_name: dict[str, Any]) -> tuple[str, ...]:
         return tuple(wanted)
     if all(name in by_name for name in ("red", "green", "blue")):
         return ("red", "green", "blue")
-    stored = sorted((b for b in by_name.values() if not b.derived_params and not b.is_alpha),
-                    key=lambda b: (b.sort_order if b.sort_order is not None else 1 << 30, b.name))
+    stored = sorted(
+        (b for b in by_name.values() if not b.derived_params and not b.is_alpha),
+        key=lambda b: (b.sort_order if b.sort_order is not None else 1 << 30, b.name),
+    )
     if not stored:
         raise Unprocessable(f"Product {product.pk} has no bands to show.")
     return (stored[0].name,)
@@ -159,17 +180,30 @@ def plan_tile(*, user, query: TileQuery) -> TilePlan:
         west, south, east, north = TMS.bounds(morecantile.Tile(query.x, query.y, query.z))
         area = Polygon.from_bbox((west, south, east, north))
         area.srid = 4326
-        images = list(filterset.qs.filter(geometry__intersects=area).order_by("-acquired", "-pk")
-                      [:settings.RASTER_TILE_MAX_IMAGES])
+        images = list(
+            filterset.qs.filter(geometry__intersects=area).order_by("-acquired", "-pk")[
+                : settings.RASTER_TILE_MAX_IMAGES
+            ]
+        )
     by_name = product_bands(user=user, product_ids={product.pk})[product.pk]
     names = query.bands or default_bands(product, by_name)
     specs = [resolve_band(product.pk, by_name, name) for name in names]
     if query.fmt == "jpg" and len(specs) not in (1, 3) or len(specs) not in (1, 2, 3, 4):
-        raise BadRequest(f"A {query.fmt.upper()} tile shows 1 or 3 bands (PNG also 2 or 4); {len(specs)} requested.",
-                         parameter="bands")
-    properties = [scaling.BandProperties.of(name=s.name, band_type=s.band_type, data_type=s.data_type,
-                                            data_range=s.data_range, display_range=s.display_range,
-                                            physical_range=s.physical_range) for s in specs]
+        raise BadRequest(
+            f"A {query.fmt.upper()} tile shows 1 or 3 bands (PNG also 2 or 4); {len(specs)} requested.",
+            parameter="bands",
+        )
+    properties = [
+        scaling.BandProperties.of(
+            name=s.name,
+            band_type=s.band_type,
+            data_type=s.data_type,
+            data_range=s.data_range,
+            display_range=s.display_range,
+            physical_range=s.physical_range,
+        )
+        for s in specs
+    ]
     try:
         scales, _ = scaling.scaling_parameters(bands=properties, scaling=query.scaling, data_type="Byte")
     except scaling.ScalingError as exc:
@@ -179,8 +213,9 @@ def plan_tile(*, user, query: TileQuery) -> TilePlan:
         colormap = _colormap(query.colormap, by_name.get(specs[0].name))
     elif query.colormap:
         raise BadRequest("A colormap applies to a single band.", parameter="colormap")
-    return TilePlan(images=images, specs=specs, scales=scales, colormap=colormap,
-                    etag=_etag(query, images, by_name, names))
+    return TilePlan(
+        images=images, specs=specs, scales=scales, colormap=colormap, etag=_etag(query, images, by_name, names)
+    )
 
 
 def _colormap(name: str | None, band) -> dict | None:
@@ -195,21 +230,40 @@ def _colormap(name: str | None, band) -> dict | None:
 
 def _etag(query: TileQuery, images: list[Image], by_name: dict[str, Any], names) -> str:
     """Changes whenever the tile could: the request, the images (data and attributes) and the bands used."""
-    used = sorted({name for name in names} | {src for name in names if name in by_name and by_name[name].derived_params
-                                               for src in by_name[name].derived_params.get("bands", [])})
+    used = sorted(
+        {name for name in names}
+        | {
+            src
+            for name in names
+            if name in by_name and by_name[name].derived_params
+            for src in by_name[name].derived_params.get("bands", [])
+        }
+    )
     state = {
-        "query": [query.z, query.x, query.y, query.fmt, query.bands, query.scaling, query.colormap, query.resampler,
-                  query.tilesize, sorted(query.filters.items())],
-        "images": [[image.pk, image.modified.isoformat(), [f.get("hash") for f in image.files or []]]
-                   for image in images],
+        "query": [
+            query.z,
+            query.x,
+            query.y,
+            query.fmt,
+            query.bands,
+            query.scaling,
+            query.colormap,
+            query.resampler,
+            query.tilesize,
+            sorted(query.filters.items()),
+        ],
+        "images": [
+            [image.pk, image.modified.isoformat(), [f.get("hash") for f in image.files or []]] for image in images
+        ],
         "bands": [[name, by_name[name].modified.isoformat()] for name in used if name in by_name],
     }
     digest = hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:32]
     return f'"{digest}"'
 
 
-def _image_tile(image: Image, x: int, y: int, z: int, *, specs: list[BandSpec], resampler: str,
-                tilesize: int) -> ImageData:
+def _image_tile(
+    image: Image, x: int, y: int, z: int, *, specs: list[BandSpec], resampler: str, tilesize: int
+) -> ImageData:
     """One image's requested bands on the tile (float64, masked), for rio-tiler's mosaic."""
     needed: dict[int, set[int]] = {}
     for spec in specs:
@@ -221,9 +275,15 @@ def _image_tile(image: Image, x: int, y: int, z: int, *, specs: list[BandSpec], 
         try:
             location = locate(image, file_index)
             with location.open() as dataset, Reader(location.path, dataset=dataset, tms=TMS) as reader:
-                tile = reader.tile(x, y, z, tilesize=tilesize, indexes=[i + 1 for i in ordered],
-                                   resampling_method=READ_RESAMPLING.get(resampler, "nearest"),
-                                   reproject_method=RESAMPLERS[resampler].name)
+                tile = reader.tile(
+                    x,
+                    y,
+                    z,
+                    tilesize=tilesize,
+                    indexes=[i + 1 for i in ordered],
+                    resampling_method=READ_RESAMPLING.get(resampler, "nearest"),
+                    reproject_method=RESAMPLERS[resampler].name,
+                )
         except SourceUnavailable as exc:
             raise Unprocessable(f"Image {image.pk} cannot be read: file {file_index}: {exc}") from exc
         array = tile.array
@@ -246,11 +306,18 @@ def _image_tile(image: Image, x: int, y: int, z: int, *, specs: list[BandSpec], 
             if spec.function.normalised_inputs:
                 inputs.append(derived.normalised(values, display_range=source.display_range or source.data_range))
             else:
-                inputs.append(derived.to_physical(values, data_range=source.data_range,
-                                                  physical_range=source.physical_range))
+                inputs.append(
+                    derived.to_physical(values, data_range=source.data_range, physical_range=source.physical_range)
+                )
             input_masks.append(mask)
-        values, mask = derived.evaluate(spec.function, inputs, input_masks, data_type=spec.data_type,
-                                        data_range=spec.data_range, physical_range=spec.physical_range)
+        values, mask = derived.evaluate(
+            spec.function,
+            inputs,
+            input_masks,
+            data_type=spec.data_type,
+            data_range=spec.data_range,
+            physical_range=spec.physical_range,
+        )
         bands.append(values)
         masks.append(mask)
     # One array type for the mosaic: the stored type when all bands share it (no float copy), else float64.
@@ -267,8 +334,17 @@ def render_tile(*, plan: TilePlan, query: TileQuery) -> bytes:
     valid = np.zeros((size, size), dtype=bool)
     if plan.images:
         try:
-            mosaic, _ = mosaic_reader(plan.images, _image_tile, query.x, query.y, query.z, threads=0,
-                                      specs=plan.specs, resampler=query.resampler, tilesize=size)
+            mosaic, _ = mosaic_reader(
+                plan.images,
+                _image_tile,
+                query.x,
+                query.y,
+                query.z,
+                threads=0,
+                specs=plan.specs,
+                resampler=query.resampler,
+                tilesize=size,
+            )
         except EmptyMosaicError:
             mosaic = None
         except TileOutsideBounds:

@@ -12,15 +12,27 @@ from products.models import Product
 
 
 class ImageUploadForm(forms.Form):
-    product = forms.ModelChoiceField(queryset=Product.objects.order_by("id"), empty_label="Choose a product…",
-                                     help_text="Products you can add images to.")
-    name = forms.CharField(max_length=2000, required=False, label="Image name",
-                           help_text="Letters, digits, '-', '_', '.'. Empty: each file's name.",
-                           widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+    product = forms.ModelChoiceField(
+        queryset=Product.objects.order_by("id"),
+        empty_label="Choose a product…",
+        help_text="Products you can add images to.",
+    )
+    name = forms.CharField(
+        max_length=2000,
+        required=False,
+        label="Image name",
+        help_text="Letters, digits, '-', '_', '.'. Empty: each file's name.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
     acquired = DateTimeLocalField(label="Acquired")
-    cloud_fraction = forms.FloatField(required=False, min_value=0, max_value=1, label="Cloud fraction",
-                                      widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": "1"}),
-                                      help_text="0 to 1")
+    cloud_fraction = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        label="Cloud fraction",
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": "1"}),
+        help_text="0 to 1",
+    )
     tags = ListField(help_text="Comma-separated")
 
     def __init__(self, *args, user, **kwargs):

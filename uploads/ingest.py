@@ -72,16 +72,26 @@ REFUSED_MAGICS = (
 )
 
 DATA_TYPES = {  # protocol DataType → numpy dtype name
-    "Byte": "uint8", "UInt16": "uint16", "Int16": "int16", "UInt32": "uint32", "Int32": "int32",
-    "Float32": "float32", "Float64": "float64",
+    "Byte": "uint8",
+    "UInt16": "uint16",
+    "Int16": "int16",
+    "UInt32": "uint32",
+    "Int32": "int32",
+    "Float32": "float32",
+    "Float64": "float64",
 }
 NUMPY_TO_DATA_TYPE = {value: key for key, value in DATA_TYPES.items()}
 RESAMPLERS = {  # protocol OverviewResampler → GDAL overview resampling
-    "nearest": Resampling.nearest, "average": Resampling.average, "gauss": Resampling.gauss,
-    "cubic": Resampling.cubic, "cubicspline": Resampling.cubic_spline, "lanczos": Resampling.lanczos,
+    "nearest": Resampling.nearest,
+    "average": Resampling.average,
+    "gauss": Resampling.gauss,
+    "cubic": Resampling.cubic,
+    "cubicspline": Resampling.cubic_spline,
+    "lanczos": Resampling.lanczos,
     "mode": Resampling.mode,
     # GDAL dropped AVERAGE_MP; AVERAGE_MAGPHASE only differs from AVERAGE for complex data, which we refuse.
-    "average_mp": Resampling.average, "average_magphase": Resampling.average,
+    "average_mp": Resampling.average,
+    "average_magphase": Resampling.average,
 }
 STATS_GRID = 512  # footprint, fill fraction and preview come from at most this many pixels per side
 FOOTPRINT_ROWS = 256  # rows of the mask used to trace the valid-data outline
@@ -192,12 +202,16 @@ def sniff(path: str, index: int) -> str:
         return NPY
     for magic, what in REFUSED_MAGICS:
         if head.startswith(magic):
-            raise InvalidRaster(f"file {index} is {what}; only GeoTIFF and JPEG 2000 files (or .npy arrays from "
-                                "upload_ndarray) can be ingested.")
+            raise InvalidRaster(
+                f"file {index} is {what}; only GeoTIFF and JPEG 2000 files (or .npy arrays from "
+                "upload_ndarray) can be ingested."
+            )
     stripped = head.lstrip()
     if stripped.startswith(b"<"):
-        raise InvalidRaster(f"file {index} is an XML/text document (such as a GDAL VRT); only GeoTIFF and JPEG "
-                            "2000 files can be ingested.")
+        raise InvalidRaster(
+            f"file {index} is an XML/text document (such as a GDAL VRT); only GeoTIFF and JPEG "
+            "2000 files can be ingested."
+        )
     raise InvalidRaster(f"file {index} is not a GeoTIFF or JPEG 2000 file (its leading bytes match neither format).")
 
 
@@ -213,8 +227,7 @@ def parse_crs(*, cs_code: str | None, projection: str | None) -> CRS | None:
     except InvalidCoordinateSystem as exc:
         raise InvalidRaster(str(exc)) from exc
     except CRSError as exc:
-        raise InvalidRaster(f"the coordinate system {cs_code or 'projection'} is not valid: "
-                            f"{str(exc)[:200]}") from exc
+        raise InvalidRaster(f"the coordinate system {cs_code or 'projection'} is not valid: {str(exc)[:200]}") from exc
     return None
 
 
@@ -234,15 +247,18 @@ def _check_declared_size(*, index: int, width: int, height: int, count: int, ite
     if width < 1 or height < 1 or count < 1:
         raise InvalidRaster(f"file {index} declares an empty raster ({width}x{height}, {count} bands).")
     if width > limits.max_dimension or height > limits.max_dimension:
-        raise RasterTooLarge(f"file {index} declared size is too large: {width}x{height} pixels (limit "
-                             f"{limits.max_dimension} per side).")
+        raise RasterTooLarge(
+            f"file {index} declared size is too large: {width}x{height} pixels (limit {limits.max_dimension} per side)."
+        )
     if count > limits.max_bands:
         raise RasterTooLarge(f"file {index} declares {count} bands (limit {limits.max_bands}).")
     pixels = width * height * count
     if pixels > limits.max_pixels:
         decoded = pixels * itemsize
-        raise RasterTooLarge(f"file {index} declared size is too large: {width}x{height}x{count} "
-                             f"({decoded / 1e9:.1f} GB decoded; limit {limits.max_pixels} pixel values).")
+        raise RasterTooLarge(
+            f"file {index} declared size is too large: {width}x{height}x{count} "
+            f"({decoded / 1e9:.1f} GB decoded; limit {limits.max_pixels} pixel values)."
+        )
 
 
 # ---- inspection ----------------------------------------------------------------------------------------
@@ -267,10 +283,20 @@ def inspect_raster(path: str, index: int, fmt: str, limits: Limits) -> SourceInf
     """Open a TIFF/JP2 with its one driver and check what it declares (no pixel is read here)."""
     with rasterio.open(path, driver=fmt) as src:
         dtype = np.dtype(src.dtypes[0]) if src.dtypes else np.dtype("uint8")
-        _check_declared_size(index=index, width=src.width, height=src.height, count=src.count,
-                             itemsize=dtype.itemsize, limits=limits)
-        return SourceInfo(index=index, fmt=fmt, width=src.width, height=src.height, count=src.count,
-                          dtypes=list(src.dtypes), crs=src.crs, transform=src.transform, nodata=src.nodata)
+        _check_declared_size(
+            index=index, width=src.width, height=src.height, count=src.count, itemsize=dtype.itemsize, limits=limits
+        )
+        return SourceInfo(
+            index=index,
+            fmt=fmt,
+            width=src.width,
+            height=src.height,
+            count=src.count,
+            dtypes=list(src.dtypes),
+            crs=src.crs,
+            transform=src.transform,
+            nodata=src.nodata,
+        )
 
 
 def inspect_npy(path: str, index: int, limits: Limits) -> SourceInfo:
@@ -293,24 +319,40 @@ def inspect_npy(path: str, index: int, limits: Limits) -> SourceInfo:
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise InvalidRaster(f"file {index}: arrays of object or structured dtype are not accepted.")
     if dtype.name not in NUMPY_TO_DATA_TYPE:
-        raise InvalidRaster(f"file {index}: dtype {dtype.name} is not supported; use one of "
-                            f"{', '.join(sorted(NUMPY_TO_DATA_TYPE))}.")
+        raise InvalidRaster(
+            f"file {index}: dtype {dtype.name} is not supported; use one of {', '.join(sorted(NUMPY_TO_DATA_TYPE))}."
+        )
     if len(shape) == 2:
         rows, cols, count = shape[0], shape[1], 1
     elif len(shape) == 3:
         rows, cols, count = shape
     else:
-        raise InvalidRaster(f"file {index}: an array must have shape (rows, cols) or (rows, cols, bands), "
-                            f"got {len(shape)} dimensions.")
-    _check_declared_size(index=index, width=int(cols), height=int(rows), count=int(count), itemsize=dtype.itemsize,
-                         limits=limits)
+        raise InvalidRaster(
+            f"file {index}: an array must have shape (rows, cols) or (rows, cols, bands), got {len(shape)} dimensions."
+        )
+    _check_declared_size(
+        index=index, width=int(cols), height=int(rows), count=int(count), itemsize=dtype.itemsize, limits=limits
+    )
     expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if expected != size:
-        raise InvalidRaster(f"file {index}: the .npy header declares {shape} {dtype.name} ({expected} bytes) but "
-                            f"the file has {size} bytes.")
-    return SourceInfo(index=index, fmt=NPY, width=int(cols), height=int(rows), count=int(count),
-                      dtypes=[dtype.name] * int(count), crs=None, transform=Affine.identity(), nodata=None,
-                      npy_offset=offset, npy_shape=tuple(int(v) for v in shape), npy_fortran=bool(fortran))
+        raise InvalidRaster(
+            f"file {index}: the .npy header declares {shape} {dtype.name} ({expected} bytes) but "
+            f"the file has {size} bytes."
+        )
+    return SourceInfo(
+        index=index,
+        fmt=NPY,
+        width=int(cols),
+        height=int(rows),
+        count=int(count),
+        dtypes=[dtype.name] * int(count),
+        crs=None,
+        transform=Affine.identity(),
+        nodata=None,
+        npy_offset=offset,
+        npy_shape=tuple(int(v) for v in shape),
+        npy_fortran=bool(fortran),
+    )
 
 
 def check_bands(sources: list[SourceInfo], bands: list[BandSpec]) -> None:
@@ -322,26 +364,34 @@ def check_bands(sources: list[SourceInfo], bands: list[BandSpec]) -> None:
         by_file.setdefault(band.file_index, []).append(band)
     for band in bands:
         if band.file_index >= len(sources) or band.file_index < 0:
-            raise InvalidRaster(f"band {band.name!r} is in file_index {band.file_index}, but the upload has "
-                                f"{len(sources)} file(s).")
+            raise InvalidRaster(
+                f"band {band.name!r} is in file_index {band.file_index}, but the upload has {len(sources)} file(s)."
+            )
         source = sources[band.file_index]
         if band.band_index < 0 or band.band_index >= source.count:
-            raise InvalidRaster(f"band {band.name!r} is band_index {band.band_index} of file {band.file_index}, "
-                                f"which has {source.count} band(s).")
+            raise InvalidRaster(
+                f"band {band.name!r} is band_index {band.band_index} of file {band.file_index}, "
+                f"which has {source.count} band(s)."
+            )
         actual = source.dtypes[band.band_index]
         expected = DATA_TYPES.get(band.data_type or "")
         if band.data_type and expected != actual:
-            raise InvalidRaster(f"band {band.name!r} is declared {band.data_type} but file {band.file_index} band "
-                                f"{band.band_index} is {NUMPY_TO_DATA_TYPE.get(actual, actual)}.")
+            raise InvalidRaster(
+                f"band {band.name!r} is declared {band.data_type} but file {band.file_index} band "
+                f"{band.band_index} is {NUMPY_TO_DATA_TYPE.get(actual, actual)}."
+            )
     for source in sources:
         declared = by_file.get(source.index, [])
         if not declared:
-            raise InvalidRaster(f"file {source.index} matches no band of the product (no band has file_index "
-                                f"{source.index}).")
+            raise InvalidRaster(
+                f"file {source.index} matches no band of the product (no band has file_index {source.index})."
+            )
         if len(declared) != source.count:
             names = ", ".join(repr(band.name) for band in sorted(declared, key=lambda b: b.band_index))
-            raise InvalidRaster(f"file {source.index} has {source.count} band(s) but the product declares "
-                                f"{len(declared)} for it (file_index {source.index}): {names}.")
+            raise InvalidRaster(
+                f"file {source.index} has {source.count} band(s) but the product declares "
+                f"{len(declared)} for it (file_index {source.index}): {names}."
+            )
 
 
 def _nodata_for(source_index: int, bands: list[BandSpec]) -> float | None:
@@ -370,16 +420,17 @@ def resolve_georeferencing(request: IngestRequest, sources: list[SourceInfo]) ->
     else:
         for source in sources:
             if source.crs is None:
-                raise InvalidRaster(f"file {source.index} is not georeferenced: it has no coordinate reference "
-                                    "system.")
+                raise InvalidRaster(f"file {source.index} is not georeferenced: it has no coordinate reference system.")
             if source.transform.is_identity or source.transform.determinant == 0:
                 raise InvalidRaster(f"file {source.index} is not georeferenced: it has no geotransform.")
         crs, transform = first.crs, first.transform
         if declared_crs is not None and declared_crs != crs:
             given = request.cs_code or "projection"
-            raise InvalidRaster(f"{given} does not agree with the coordinate system of file 0 "
-                                f"({crs_attributes(crs)['cs_code'] or 'a custom CRS'}); remove it from the image "
-                                "or fix the file.")
+            raise InvalidRaster(
+                f"{given} does not agree with the coordinate system of file 0 "
+                f"({crs_attributes(crs)['cs_code'] or 'a custom CRS'}); remove it from the image "
+                "or fix the file."
+            )
         if request.geotrans is not None:
             given = Affine.from_gdal(*request.geotrans)
             if not given.almost_equals(transform, precision=1e-6):
@@ -391,8 +442,10 @@ def resolve_georeferencing(request: IngestRequest, sources: list[SourceInfo]) ->
     for source in sources[1:]:
         if request.upload_type == "ndarray":
             if (source.width, source.height) != (first.width, first.height):
-                raise InvalidRaster(f"array {source.index} is {source.height}x{source.width} but array 0 is "
-                                    f"{first.height}x{first.width}; all arrays of an image share one grid.")
+                raise InvalidRaster(
+                    f"array {source.index} is {source.height}x{source.width} but array 0 is "
+                    f"{first.height}x{first.width}; all arrays of an image share one grid."
+                )
             continue
         if source.crs != crs:
             raise InvalidRaster(f"file {source.index} has a different coordinate system than file 0.")
@@ -405,8 +458,7 @@ def resolve_georeferencing(request: IngestRequest, sources: list[SourceInfo]) ->
 
 
 def _bounds(transform: Affine, width: int, height: int) -> tuple[float, float, float, float]:
-    xs, ys = zip(*(transform @ corner for corner in ((0, 0), (width, 0), (width, height), (0, height))),
-                 strict=True)
+    xs, ys = zip(*(transform @ corner for corner in ((0, 0), (width, 0), (width, height), (0, height))), strict=True)
     return min(xs), min(ys), max(xs), max(ys)
 
 
@@ -426,8 +478,9 @@ class Grid:
     nodata: float | None
 
 
-def write_cog(*, out_path: str, grid: Grid, request: IngestRequest, read_block, read_mask=None,
-              colorinterp=None) -> None:
+def write_cog(
+    *, out_path: str, grid: Grid, request: IngestRequest, read_block, read_mask=None, colorinterp=None
+) -> None:
     """Lay out a COG with exactly the requested overviews, decoding the source once.
 
     The rio-cogeo recipe (measured faster than GDAL's COG driver here, see bench/README.md): copy the
@@ -436,10 +489,21 @@ def write_cog(*, out_path: str, grid: Grid, request: IngestRequest, read_block, 
     `read_block(window)` returns (bands, rows, cols); `read_mask(window)` an internal mask, if any.
     """
     itemsize = np.dtype(grid.dtype).itemsize
-    profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": grid.count,
-               "dtype": grid.dtype, "crs": grid.crs, "transform": grid.transform, "nodata": grid.nodata,
-               "tiled": True, "blockxsize": request.blocksize, "blockysize": request.blocksize,
-               "interleave": "pixel", "bigtiff": "IF_SAFER"}
+    profile = {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": grid.count,
+        "dtype": grid.dtype,
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": grid.nodata,
+        "tiled": True,
+        "blockxsize": request.blocksize,
+        "blockysize": request.blocksize,
+        "interleave": "pixel",
+        "bigtiff": "IF_SAFER",
+    }
     decoded = grid.width * grid.height * grid.count * itemsize
     resampling = RESAMPLERS.get(request.resampler, Resampling.nearest)
     overviews = [factor for factor in sorted(set(request.overviews)) if factor <= max(grid.width, grid.height)]
@@ -459,31 +523,66 @@ def write_cog(*, out_path: str, grid: Grid, request: IngestRequest, read_block, 
         if overviews:
             tmp.build_overviews(overviews, resampling)
             tmp.update_tags(OVERVIEW_RESAMPLING=resampling.name.upper())
-        rasterio.shutil.copy(tmp, out_path, driver="GTiff", copy_src_overviews=True, tiled=True,
-                             blockxsize=request.blocksize, blockysize=request.blocksize, compress=request.compression,
-                             interleave="pixel", bigtiff="IF_SAFER")
+        rasterio.shutil.copy(
+            tmp,
+            out_path,
+            driver="GTiff",
+            copy_src_overviews=True,
+            tiled=True,
+            blockxsize=request.blocksize,
+            blockysize=request.blocksize,
+            compress=request.compression,
+            interleave="pixel",
+            bigtiff="IF_SAFER",
+        )
 
 
 def cog_from_raster(path: str, fmt: str, out_path: str, request: IngestRequest) -> None:
     with rasterio.open(path, driver=fmt) as src:
-        grid = Grid(width=src.width, height=src.height, count=src.count, dtype=src.dtypes[0], crs=src.crs,
-                    transform=src.transform, nodata=src.nodata)
+        grid = Grid(
+            width=src.width,
+            height=src.height,
+            count=src.count,
+            dtype=src.dtypes[0],
+            crs=src.crs,
+            transform=src.transform,
+            nodata=src.nodata,
+        )
         flags = src.mask_flag_enums[0] if src.count else []
         internal_mask = MaskFlags.per_dataset in flags and not ({MaskFlags.alpha, MaskFlags.nodata} & set(flags))
-        write_cog(out_path=out_path, grid=grid, request=request,
-                  read_block=lambda window: src.read(window=window),
-                  read_mask=(lambda window: src.dataset_mask(window=window)) if internal_mask else None,
-                  colorinterp=src.colorinterp)
+        write_cog(
+            out_path=out_path,
+            grid=grid,
+            request=request,
+            read_block=lambda window: src.read(window=window),
+            read_mask=(lambda window: src.dataset_mask(window=window)) if internal_mask else None,
+            colorinterp=src.colorinterp,
+        )
 
 
-def cog_from_npy(path: str, source: SourceInfo, out_path: str, request: IngestRequest, *, crs: CRS,
-                 transform: Affine, nodata: float | None) -> None:
+def cog_from_npy(
+    path: str,
+    source: SourceInfo,
+    out_path: str,
+    request: IngestRequest,
+    *,
+    crs: CRS,
+    transform: Affine,
+    nodata: float | None,
+) -> None:
     """A memory-mapped (rows, cols[, bands]) array to a COG, a block at a time (never loaded whole)."""
     array = np.load(path, mmap_mode="r", allow_pickle=False)
     if array.ndim == 2:
         array = array[:, :, np.newaxis]
-    grid = Grid(width=source.width, height=source.height, count=source.count, dtype=array.dtype.name, crs=crs,
-                transform=transform, nodata=nodata)
+    grid = Grid(
+        width=source.width,
+        height=source.height,
+        count=source.count,
+        dtype=array.dtype.name,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+    )
 
     def read_block(window: Window) -> np.ndarray:
         rows = slice(window.row_off, window.row_off + window.height)
@@ -535,7 +634,7 @@ def _rdp(points: np.ndarray, tolerance: float) -> np.ndarray:
         a, b = points[start], points[end]
         segment = b - a
         length = float(np.hypot(*segment))
-        inner = points[start + 1:end]
+        inner = points[start + 1 : end]
         if length == 0:
             distances = np.hypot(*(inner - a).T)
         else:
@@ -675,8 +774,10 @@ def footprint(valid: np.ndarray, grid: Affine, crs: CRS, *, use_valid: bool = Tr
         rings = outline_rings(valid)
         lonlat = _ring_to_lonlat(_densify(rings[0], max(rows, cols) / 32), grid, crs) if rings else None
     if lonlat is None:
-        raise InvalidRaster("the image footprint cannot be expressed in longitude/latitude (its corners lie "
-                            "outside the coordinate system's valid area).")
+        raise InvalidRaster(
+            "the image footprint cannot be expressed in longitude/latitude (its corners lie "
+            "outside the coordinate system's valid area)."
+        )
     return {"type": "Polygon", "coordinates": [lonlat]}
 
 
@@ -690,8 +791,12 @@ def encode_png(pixels: np.ndarray) -> bytes:
     color_type = {2: 4, 4: 6}[channels]
     raw = b"".join(b"\x00" + pixels[row].tobytes() for row in range(rows))
     header = struct.pack(">IIBBBBB", cols, rows, 8, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(raw, 6)) + \
-        _png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(raw, 6))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def preview_png(result: Sample, *, size: int, alpha_band: int | None) -> bytes:
@@ -735,8 +840,9 @@ def run(request: IngestRequest) -> IngestResult:
     except InvalidRaster as exc:
         raise type(exc)(names.clean(str(exc))) from None
     except CPLE_OutOfMemoryError as exc:
-        raise OutOfMemory(f"decoding the file needs more memory than the ingest limit: {names.clean(str(exc))}") \
-            from None
+        raise OutOfMemory(
+            f"decoding the file needs more memory than the ingest limit: {names.clean(str(exc))}"
+        ) from None
     except (RasterioError, CPLE_BaseError) as exc:
         raise InvalidRaster(f"the file could not be read: {names.clean(_gdal_message(exc))}") from None
 
@@ -768,8 +874,9 @@ def _run(request: IngestRequest, started: float) -> IngestResult:
             raise InvalidRaster(f"file {index} of an ndarray upload is not an .npy array.")
         if expected == "raster" and fmt == NPY:
             raise InvalidRaster(f"file {index} is an .npy array; upload arrays with upload_ndarray.")
-        sources.append(inspect_npy(path, index, request.limits) if fmt == NPY
-                       else inspect_raster(path, index, fmt, request.limits))
+        sources.append(
+            inspect_npy(path, index, request.limits) if fmt == NPY else inspect_raster(path, index, fmt, request.limits)
+        )
     check_bands(sources, request.bands)
     crs, transform = resolve_georeferencing(request, sources)
 
@@ -784,16 +891,25 @@ def _run(request: IngestRequest, started: float) -> IngestResult:
         else:
             cog_from_raster(path, source.fmt, out_path, request)
         decoded_bytes += source.width * source.height * source.count * np.dtype(source.dtypes[0]).itemsize
-        outputs.append(OutputFile(file_index=source.index, path=out_path, width=source.width, height=source.height,
-                                  count=source.count, dtype=source.dtypes[0]))
+        outputs.append(
+            OutputFile(
+                file_index=source.index,
+                path=out_path,
+                width=source.width,
+                height=source.height,
+                count=source.count,
+                dtype=source.dtypes[0],
+            )
+        )
 
     first = outputs[0]
     grid_sample = sample(first.path, nodata=_nodata_for(0, request.bands))
     geometry = footprint(grid_sample.valid, grid_sample.transform, crs)
     fill_fraction = float(grid_sample.valid.mean()) if grid_sample.valid.size else 0.0
     preview_path = str(out_dir / "preview.png")
-    Path(preview_path).write_bytes(preview_png(grid_sample, size=request.preview_size,
-                                               alpha_band=_alpha_band(request.bands, 0)))
+    Path(preview_path).write_bytes(
+        preview_png(grid_sample, size=request.preview_size, alpha_band=_alpha_band(request.bands, 0))
+    )
 
     bits_per_pixel: list[float] = []
     for output in outputs:
@@ -809,6 +925,10 @@ def _run(request: IngestRequest, started: float) -> IngestResult:
         "fill_fraction": round(fill_fraction, 6),
         "bits_per_pixel": bits_per_pixel,
     }
-    usage = {"seconds": round(time.perf_counter() - started, 3), "decoded_bytes": decoded_bytes,
-             "pixels": sum(o.width * o.height * o.count for o in outputs), "files": len(outputs)}
+    usage = {
+        "seconds": round(time.perf_counter() - started, 3),
+        "decoded_bytes": decoded_bytes,
+        "pixels": sum(o.width * o.height * o.count for o in outputs),
+        "files": len(outputs),
+    }
     return IngestResult(files=outputs, preview_path=preview_path, attributes=attributes, usage=usage, warnings=[])

@@ -33,8 +33,11 @@ def main() -> int:
     raw = sys.stdin.read()
     if ingest is None:
         kind = "resource" if isinstance(import_error, MemoryError) else "internal"
-        document = {"ok": False, "kind": kind, "message": "the raster libraries could not be loaded within the "
-                                                          "ingest limits."}
+        document = {
+            "ok": False,
+            "kind": kind,
+            "message": "the raster libraries could not be loaded within the ingest limits.",
+        }
     else:
         document = _run(ingest, raw)
     sys.stdout.write(json.dumps(document) + "\n")
@@ -47,16 +50,22 @@ def _run(ingest, raw: str) -> dict:
         result = ingest.run(ingest.IngestRequest.from_dict(json.loads(raw)))
         return {"ok": True, "result": result.to_dict()}
     except MemoryError:
-        return {"ok": False, "kind": "resource",
-                "message": "processing the file needs more memory than the ingest limit allows."}
+        return {
+            "ok": False,
+            "kind": "resource",
+            "message": "processing the file needs more memory than the ingest limit allows.",
+        }
     except ingest.RasterTooLarge as exc:
         return {"ok": False, "kind": "resource", "message": str(exc)}
     except ingest.InvalidRaster as exc:
         return {"ok": False, "kind": "invalid", "message": str(exc)}
     except Exception as exc:  # noqa: BLE001 - every outcome must reach the parent as one JSON document
         traceback.print_exc(file=sys.stderr)
-        return {"ok": False, "kind": "internal",
-                "message": f"unexpected {type(exc).__name__} while processing the file."}
+        return {
+            "ok": False,
+            "kind": "internal",
+            "message": f"unexpected {type(exc).__name__} while processing the file.",
+        }
 
 
 if __name__ == "__main__":

@@ -56,8 +56,9 @@ class ImageUpload(models.Model):
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="image_uploads")
     image_id = models.CharField(max_length=4100, db_index=True)
     image_name = models.CharField(max_length=2000)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                             related_name="image_uploads")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="image_uploads"
+    )
     # The user's namespace at creation (the `user` attribute on the wire), kept if the account goes away.
     user_namespace = models.CharField(max_length=64, db_index=True)
     status = models.CharField(max_length=20, choices=ImageUploadStatus.choices, default=ImageUploadStatus.TRANSFERRING)
@@ -137,8 +138,9 @@ class ImageUploadEvent(models.Model):
     component = models.CharField(max_length=40, choices=EventComponent.choices)
     component_id = models.CharField(max_length=200, blank=True, default="")
     event_type = models.CharField(max_length=20, choices=ImageUploadEventType.choices)
-    severity = models.CharField(max_length=10, choices=ImageUploadEventSeverity.choices,
-                                default=ImageUploadEventSeverity.INFO)
+    severity = models.CharField(
+        max_length=10, choices=ImageUploadEventSeverity.choices, default=ImageUploadEventSeverity.INFO
+    )
     message = models.TextField(blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
 
@@ -146,8 +148,11 @@ class ImageUploadEvent(models.Model):
         ordering = ["upload", "id"]
         constraints = [
             # The database, not just the code, guarantees that an upload completes exactly once.
-            models.UniqueConstraint(fields=["upload"], condition=Q(event_type=ImageUploadEventType.COMPLETE),
-                                    name="upload_event_one_complete"),
+            models.UniqueConstraint(
+                fields=["upload"],
+                condition=Q(event_type=ImageUploadEventType.COMPLETE),
+                name="upload_event_one_complete",
+            ),
         ]
 
     def __str__(self) -> str:

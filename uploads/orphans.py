@@ -23,7 +23,8 @@ def referenced_keys() -> tuple[set[str], set[str]]:
     keys: set[str] = set()
     in_flight = set(ImageUpload.objects.filter(status__in=IN_FLIGHT).values_list("pk", flat=True))
     staged = ImageUploadFile.objects.filter(staging_key__isnull=False, staging_deleted_at__isnull=True).filter(
-        Q(upload__status__in=IN_FLIGHT) | Q(upload__status=ImageUploadStatus.FAILURE))
+        Q(upload__status__in=IN_FLIGHT) | Q(upload__status=ImageUploadStatus.FAILURE)
+    )
     keys.update(staged.values_list("staging_key", flat=True))
     for result in ImageUpload.objects.filter(status=ImageUploadStatus.SUCCESS).values_list("result_keys", flat=True):
         keys.update(result or [])

@@ -29,7 +29,7 @@ CHILD_MODULE = "uploads.ingest_child"
 # GDAL configuration of the child (security notes §2.5), set before rasterio is imported there.
 GDAL_ENVIRONMENT = {
     "GDAL_SKIP": "VRT MRF GTI MBTiles PDF PCIDSK NITF RPFTOC KMLSUPEROVERLAY WMS WCS HTTP STACIT STACTA DAAS EEDAI "
-                 "PLMOSAIC OGCAPI ESRIC netCDF HDF5 HDF4",
+    "PLMOSAIC OGCAPI ESRIC netCDF HDF5 HDF4",
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "GDAL_PAM_ENABLED": "NO",
     "GDAL_VRT_ENABLE_PYTHON": "NO",
@@ -160,8 +160,13 @@ def _spawn(limits: ChildLimits, *, scratch: str) -> _Child:
     stderr = tempfile.TemporaryFile()  # noqa: SIM115
     process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
         [sys.executable, "-s", "-m", CHILD_MODULE],
-        stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, cwd=str(PROJECT_ROOT),
-        env=child_environment(workdir=scratch), preexec_fn=_limit_child(limits), start_new_session=True,
+        stdin=subprocess.PIPE,
+        stdout=stdout,
+        stderr=stderr,
+        cwd=str(PROJECT_ROOT),
+        env=child_environment(workdir=scratch),
+        preexec_fn=_limit_child(limits),
+        start_new_session=True,
         close_fds=True,
     )
     return _Child(process=process, stdout=stdout, stderr=stderr, key=(CHILD_MODULE, limits, scratch))
@@ -211,9 +216,16 @@ def discard_prespawned() -> None:
         _discard(child)
 
 
-def run_child(request: dict[str, Any], *, workdir: str, limits: ChildLimits,
-              heartbeat: Callable[[], bool] | None = None, heartbeat_every: float = 10.0,
-              scratch: str | None = None, prespawn: bool = True) -> ChildOutcome:
+def run_child(
+    request: dict[str, Any],
+    *,
+    workdir: str,
+    limits: ChildLimits,
+    heartbeat: Callable[[], bool] | None = None,
+    heartbeat_every: float = 10.0,
+    scratch: str | None = None,
+    prespawn: bool = True,
+) -> ChildOutcome:
     """Run one ingest request in a sandboxed child; `heartbeat()` returning False aborts it (lease lost).
 
     With `prespawn`, the child was started during this thread's previous job (one process per job still:
@@ -269,8 +281,14 @@ def run_child(request: dict[str, Any], *, workdir: str, limits: ChildLimits,
     stderr_tail = child.stderr.read()[-4000:].decode(errors="replace")
     child.stdout.close()
     child.stderr.close()
-    return ChildOutcome(document=document, returncode=process.returncode, timed_out=timed_out, lost_lease=lost_lease,
-                        stderr_tail=stderr_tail, seconds=time.monotonic() - started)
+    return ChildOutcome(
+        document=document,
+        returncode=process.returncode,
+        timed_out=timed_out,
+        lost_lease=lost_lease,
+        stderr_tail=stderr_tail,
+        seconds=time.monotonic() - started,
+    )
 
 
 def _kill_group(process: subprocess.Popen) -> None:

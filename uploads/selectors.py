@@ -26,6 +26,7 @@ def image_uploads_stuck(*, now=None) -> dict[str, int]:
     grace = now - timedelta(seconds=settings.INGEST_PENDING_GRACE)
     return {
         "pending_too_long": ImageUpload.objects.filter(status=ImageUploadStatus.PENDING, enqueued_at__lt=grace).count(),
-        "running_expired": ImageUpload.objects.filter(status=ImageUploadStatus.RUNNING,
-                                                      lease_expires_at__lt=now).count(),
+        "running_expired": ImageUpload.objects.filter(
+            status=ImageUploadStatus.RUNNING, lease_expires_at__lt=now
+        ).count(),
     }

@@ -94,10 +94,25 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-def _event(upload: ImageUpload, event_type: str, message: str, *, severity: str = ImageUploadEventSeverity.INFO,
-           component: str = EventComponent.INGEST, component_id: str = "", data: dict | None = None) -> None:
-    ImageUploadEvent.objects.create(upload=upload, event_type=event_type, severity=severity, message=message[:10_000],
-                                    component=component, component_id=component_id, data=data or {})
+def _event(
+    upload: ImageUpload,
+    event_type: str,
+    message: str,
+    *,
+    severity: str = ImageUploadEventSeverity.INFO,
+    component: str = EventComponent.INGEST,
+    component_id: str = "",
+    data: dict | None = None,
+) -> None:
+    ImageUploadEvent.objects.create(
+        upload=upload,
+        event_type=event_type,
+        severity=severity,
+        message=message[:10_000],
+        component=component,
+        component_id=component_id,
+        data=data or {},
+    )
 
 
 # ---- creation and transfer ------------------------------------------------------------------------------
@@ -118,26 +133,41 @@ def image_upload_create(*, user, spec: UploadSpec) -> tuple[ImageUpload, list[st
         cap = settings.UPLOAD_MAX_BYTES
     cap = min(cap, settings.UPLOAD_MAX_BYTES)
     upload = ImageUpload(
-        product=product, image_id=image_id, image_name=spec.image_name, user=user,
-        user_namespace=principals_for(user).namespace, upload_type=spec.upload_type,
+        product=product,
+        image_id=image_id,
+        image_name=spec.image_name,
+        user=user,
+        user_namespace=principals_for(user).namespace,
+        upload_type=spec.upload_type,
         image_attributes=spec.image_attributes,
-        options={"upload_type": spec.upload_type, "image_files": spec.image_files, "overviews": spec.overviews,
-                 "overview_resampler": spec.overview_resampler, "upload_size": spec.upload_size},
-        overviews=spec.overviews, overview_resampler=spec.overview_resampler, declared_size=spec.upload_size,
+        options={
+            "upload_type": spec.upload_type,
+            "image_files": spec.image_files,
+            "overviews": spec.overviews,
+            "overview_resampler": spec.overview_resampler,
+            "upload_size": spec.upload_size,
+        },
+        overviews=spec.overviews,
+        overview_resampler=spec.overview_resampler,
+        declared_size=spec.upload_size,
     )
     upload.full_clean(exclude=["user", "image_attributes", "options", "overviews", "result_keys"])
     upload.save(force_insert=True)
-    ImageUploadFile.objects.bulk_create([
-        ImageUploadFile(upload=upload, index=index, original_name=name, cap_bytes=cap)
-        for index, name in enumerate(spec.image_files)
-    ])
-    tokens = [issue_upload_token(upload_id=upload.pk, index=index, cap_bytes=cap)
-              for index in range(len(spec.image_files))]
+    ImageUploadFile.objects.bulk_create(
+        [
+            ImageUploadFile(upload=upload, index=index, original_name=name, cap_bytes=cap)
+            for index, name in enumerate(spec.image_files)
+        ]
+    )
+    tokens = [
+        issue_upload_token(upload_id=upload.pk, index=index, cap_bytes=cap) for index in range(len(spec.image_files))
+    ]
     return upload, tokens
 
 
-def image_upload_receive_file(*, upload_id: str, index: int, token: str, read: Callable[[int], bytes],
-                              content_length: int | None) -> ImageUploadFile:
+def image_upload_receive_file(
+    *, upload_id: str, index: int, token: str, read: Callable[[int], bytes], content_length: int | None
+) -> ImageUploadFile:
     """Stream one file's bytes to staging storage, hashing on the way and enforcing the URL's byte cap.
 
     The file row stays locked (FOR UPDATE NOWAIT) while the bytes stream, and the upload row is held
@@ -150,16 +180,19 @@ def image_upload_receive_file(*, upload_id: str, index: int, token: str, read: C
         raise UploadTransferError(str(exc), status=403) from exc
     cap = min(grant.cap_bytes, settings.UPLOAD_MAX_BYTES)
     if content_length is not None and content_length > cap:
-        raise UploadTransferError(f"The file is {content_length} bytes; this upload URL accepts at most {cap}.",
-                                  status=400)
+        raise UploadTransferError(
+            f"The file is {content_length} bytes; this upload URL accepts at most {cap}.", status=400
+        )
     with transaction.atomic():
         try:
             with connection.cursor() as cursor:
                 # FOR SHARE: parallel PUTs of different files are fine, a cancel/PATCH waits for them.
-                cursor.execute(f"SELECT 1 FROM {ImageUpload._meta.db_table} WHERE id = %s FOR SHARE NOWAIT",
-                               [upload_id])
-            upload_file = ImageUploadFile.objects.select_for_update(nowait=True).filter(
-                upload_id=upload_id, index=index).first()
+                cursor.execute(
+                    f"SELECT 1 FROM {ImageUpload._meta.db_table} WHERE id = %s FOR SHARE NOWAIT", [upload_id]
+                )
+            upload_file = (
+                ImageUploadFile.objects.select_for_update(nowait=True).filter(upload_id=upload_id, index=index).first()
+            )
         except OperationalError as exc:
             raise UploadTransferError("Another transfer to this upload URL is in progress.", status=409) from exc
         upload = ImageUpload.objects.select_related("product").filter(pk=upload_id).first()
@@ -168,8 +201,9 @@ def image_upload_receive_file(*, upload_id: str, index: int, token: str, read: C
         if upload_file.received_at is not None:
             raise UploadTransferError("This upload URL has already been used.", status=409)
         if upload.status != ImageUploadStatus.TRANSFERRING:
-            raise UploadTransferError(f"The upload is {upload.status}; bytes are accepted only while it is "
-                                      "transferring.", status=409)
+            raise UploadTransferError(
+                f"The upload is {upload.status}; bytes are accepted only while it is transferring.", status=409
+            )
         key = storage.staging_key(namespace=upload.namespace, upload_id=upload.pk, index=index)
         spool_dir = Path(settings.UPLOAD_SPOOL_DIR)
         spool_dir.mkdir(parents=True, exist_ok=True)
@@ -195,8 +229,9 @@ def image_upload_receive_file(*, upload_id: str, index: int, token: str, read: C
     return upload_file
 
 
-def _spool(descriptor: int, *, read: Callable[[int], bytes], content_length: int | None,
-           cap: int) -> tuple[int, str, str]:
+def _spool(
+    descriptor: int, *, read: Callable[[int], bytes], content_length: int | None, cap: int
+) -> tuple[int, str, str]:
     sha256 = hashlib.sha256()
     md5 = hashlib.md5(usedforsecurity=False)
     size = 0
@@ -210,14 +245,14 @@ def _spool(descriptor: int, *, read: Callable[[int], bytes], content_length: int
                 break
             size += len(chunk)
             if size > cap:
-                raise UploadTransferError(f"The file is larger than the {cap} bytes this upload URL accepts.",
-                                          status=400)
+                raise UploadTransferError(
+                    f"The file is larger than the {cap} bytes this upload URL accepts.", status=400
+                )
             sha256.update(chunk)
             md5.update(chunk)
             spool.write(chunk)
     if content_length is not None and size != content_length:
-        raise UploadTransferError(f"The transfer ended after {size} of {content_length} bytes; retry it.",
-                                  status=400)
+        raise UploadTransferError(f"The transfer ended after {size} of {content_length} bytes; retry it.", status=400)
     return size, md5.hexdigest(), sha256.hexdigest()
 
 
@@ -230,8 +265,7 @@ def image_upload_set_status(*, user, upload: ImageUpload, status: str) -> ImageU
             if locked.status == ImageUploadStatus.PENDING:
                 return locked  # a retried PATCH: already done
             if locked.status != ImageUploadStatus.TRANSFERRING:
-                raise Conflict(f"Upload {locked.pk} is {locked.status}; only a transferring upload can become "
-                               "pending.")
+                raise Conflict(f"Upload {locked.pk} is {locked.status}; only a transferring upload can become pending.")
             missing = [f for f in locked.files.all() if f.received_at is None]
             if missing:
                 names = ", ".join(f"{f.index} ({f.original_name})" for f in missing)
@@ -239,17 +273,20 @@ def image_upload_set_status(*, user, upload: ImageUpload, status: str) -> ImageU
             locked.status = ImageUploadStatus.PENDING
             locked.enqueued_at = timezone.now()
             locked.save(update_fields=["status", "enqueued_at", "modified"])
-            image_upload_start_ingest(upload=locked, component=EventComponent.API,
-                                      reason=f"by {principals_for(user).namespace}")
+            image_upload_start_ingest(
+                upload=locked, component=EventComponent.API, reason=f"by {principals_for(user).namespace}"
+            )
             return locked
         if status == ImageUploadStatus.CANCELED:
             return _cancel(locked, component=EventComponent.API, message="Canceled by the user.")
-        raise BadRequest("status can only be set to 'pending' (files transferred) or 'canceled'.",
-                         pointer="/data/attributes/status")
+        raise BadRequest(
+            "status can only be set to 'pending' (files transferred) or 'canceled'.", pointer="/data/attributes/status"
+        )
 
 
-def image_upload_cancel(*, upload: ImageUpload, component: str = EventComponent.ADMIN,
-                        message: str = "Canceled by an administrator.") -> ImageUpload:
+def image_upload_cancel(
+    *, upload: ImageUpload, component: str = EventComponent.ADMIN, message: str = "Canceled by an administrator."
+) -> ImageUpload:
     with transaction.atomic():
         locked = ImageUpload.objects.select_for_update().get(pk=upload.pk)
         return _cancel(locked, component=component, message=message)
@@ -330,11 +367,18 @@ def _claim(*, upload_id: str, worker: str) -> ImageUpload | None:
     before any byte is parsed, so a file that kills workers is bounded by INGEST_MAX_ATTEMPTS."""
     now = timezone.now()
     with transaction.atomic():
-        claimed = ImageUpload.objects.filter(pk=upload_id).filter(
-            Q(status=ImageUploadStatus.PENDING) | Q(status=ImageUploadStatus.RUNNING, lease_expires_at__lt=now)
-        ).update(status=ImageUploadStatus.RUNNING, attempts=F("attempts") + 1, lease_owner=worker,
-                 lease_expires_at=now + timedelta(seconds=settings.INGEST_LEASE_SECONDS), started_at=now,
-                 modified=now)
+        claimed = (
+            ImageUpload.objects.filter(pk=upload_id)
+            .filter(Q(status=ImageUploadStatus.PENDING) | Q(status=ImageUploadStatus.RUNNING, lease_expires_at__lt=now))
+            .update(
+                status=ImageUploadStatus.RUNNING,
+                attempts=F("attempts") + 1,
+                lease_owner=worker,
+                lease_expires_at=now + timedelta(seconds=settings.INGEST_LEASE_SECONDS),
+                started_at=now,
+                modified=now,
+            )
+        )
         if not claimed:
             return None
         upload = ImageUpload.objects.select_related("product").get(pk=upload_id)
@@ -345,8 +389,11 @@ def _claim(*, upload_id: str, worker: str) -> ImageUpload | None:
 def _renew_lease(*, upload_id: str, worker: str) -> bool:
     now = timezone.now()
     try:
-        return bool(ImageUpload.objects.filter(pk=upload_id, status=ImageUploadStatus.RUNNING, lease_owner=worker)
-                    .update(lease_expires_at=now + timedelta(seconds=settings.INGEST_LEASE_SECONDS), modified=now))
+        return bool(
+            ImageUpload.objects.filter(pk=upload_id, status=ImageUploadStatus.RUNNING, lease_owner=worker).update(
+                lease_expires_at=now + timedelta(seconds=settings.INGEST_LEASE_SECONDS), modified=now
+            )
+        )
     except DatabaseError:
         logger.warning("Could not renew the lease of upload %s; continuing until it expires", upload_id)
         return True
@@ -363,9 +410,14 @@ def image_upload_ingest(*, upload_id: str) -> str:
     if upload is None:
         return "skipped"
     if upload.attempts > settings.INGEST_MAX_ATTEMPTS:
-        _finish_failure(upload=upload, worker=worker, event_type=ImageUploadEventType.ERROR, error="TooManyAttempts",
-                        message=f"ingest was started {upload.attempts - 1} times without finishing (the worker "
-                                "crashed, was killed or timed out each time); giving up.")
+        _finish_failure(
+            upload=upload,
+            worker=worker,
+            event_type=ImageUploadEventType.ERROR,
+            error="TooManyAttempts",
+            message=f"ingest was started {upload.attempts - 1} times without finishing (the worker "
+            "crashed, was killed or timed out each time); giving up.",
+        )
         return "failure"
     root = Path(settings.INGEST_WORK_DIR)
     root.mkdir(parents=True, exist_ok=True)
@@ -383,8 +435,13 @@ def image_upload_ingest(*, upload_id: str) -> str:
     except Exception:
         logger.exception("Ingest of upload %s failed unexpectedly", upload_id)
         storage.delete_keys(job.stored)
-        _finish_failure(upload=upload, worker=worker, event_type=ImageUploadEventType.ERROR, error="InternalError",
-                        message="an internal error stopped the ingest; the operators have been notified.")
+        _finish_failure(
+            upload=upload,
+            worker=worker,
+            event_type=ImageUploadEventType.ERROR,
+            error="InternalError",
+            message="an internal error stopped the ingest; the operators have been notified.",
+        )
         return "failure"
     finally:
         shutil.rmtree(job.workdir, ignore_errors=True)
@@ -393,36 +450,63 @@ def image_upload_ingest(*, upload_id: str) -> str:
 def _ingest(job: _Job) -> str:
     upload = job.upload
     request = _child_request(job)
-    limits = ChildLimits(timeout=settings.INGEST_CHILD_TIMEOUT, memory=settings.INGEST_CHILD_MEMORY,
-                         max_output=settings.INGEST_CHILD_MAX_OUTPUT)
-    outcome = run_child(request, workdir=str(job.workdir), limits=limits, scratch=settings.INGEST_WORK_DIR,
-                        heartbeat=lambda: _renew_lease(upload_id=upload.pk, worker=job.worker),
-                        heartbeat_every=max(1.0, settings.INGEST_LEASE_SECONDS / 3))
+    limits = ChildLimits(
+        timeout=settings.INGEST_CHILD_TIMEOUT,
+        memory=settings.INGEST_CHILD_MEMORY,
+        max_output=settings.INGEST_CHILD_MAX_OUTPUT,
+    )
+    outcome = run_child(
+        request,
+        workdir=str(job.workdir),
+        limits=limits,
+        scratch=settings.INGEST_WORK_DIR,
+        heartbeat=lambda: _renew_lease(upload_id=upload.pk, worker=job.worker),
+        heartbeat_every=max(1.0, settings.INGEST_LEASE_SECONDS / 3),
+    )
     if outcome.lost_lease:
         logger.warning("Upload %s: lease lost while ingesting; another worker or the reaper took over", upload.pk)
         return "lost"
     if outcome.timed_out or outcome.killed_by == "SIGXCPU":
-        _finish_failure(upload=upload, worker=job.worker, event_type=ImageUploadEventType.TIMEOUT, error="TimeoutError",
-                        message=f"processing the file took longer than the {settings.INGEST_CHILD_TIMEOUT} s limit.")
+        _finish_failure(
+            upload=upload,
+            worker=job.worker,
+            event_type=ImageUploadEventType.TIMEOUT,
+            error="TimeoutError",
+            message=f"processing the file took longer than the {settings.INGEST_CHILD_TIMEOUT} s limit.",
+        )
         return "failure"
     document = outcome.document
     if document is None:
-        logger.error("Upload %s: ingest child ended with %s\n%s", upload.pk, outcome.killed_by or outcome.returncode,
-                     outcome.stderr_tail)
+        logger.error(
+            "Upload %s: ingest child ended with %s\n%s",
+            upload.pk,
+            outcome.killed_by or outcome.returncode,
+            outcome.stderr_tail,
+        )
         reason = f"was killed ({outcome.killed_by})" if outcome.killed_by else f"exited with {outcome.returncode}"
-        _finish_failure(upload=upload, worker=job.worker, event_type=ImageUploadEventType.ERROR,
-                        error="ResourceLimitError",
-                        message=f"the file could not be processed within the ingest limits: the parser {reason} "
-                                f"(memory limit {settings.INGEST_CHILD_MEMORY // 2**20} MiB).")
+        _finish_failure(
+            upload=upload,
+            worker=job.worker,
+            event_type=ImageUploadEventType.ERROR,
+            error="ResourceLimitError",
+            message=f"the file could not be processed within the ingest limits: the parser {reason} "
+            f"(memory limit {settings.INGEST_CHILD_MEMORY // 2**20} MiB).",
+        )
         return "failure"
     if not document.get("ok"):
         kind = document.get("kind")
         if kind == "internal":
-            logger.error("Upload %s: ingest child failed: %s\n%s", upload.pk, document.get("message"),
-                         outcome.stderr_tail)
+            logger.error(
+                "Upload %s: ingest child failed: %s\n%s", upload.pk, document.get("message"), outcome.stderr_tail
+            )
         error = {"invalid": "InvalidFileError", "resource": "ResourceLimitError"}.get(kind, "InternalError")
-        _finish_failure(upload=upload, worker=job.worker, event_type=ImageUploadEventType.ERROR, error=error,
-                        message=str(document.get("message") or "the file could not be processed."))
+        _finish_failure(
+            upload=upload,
+            worker=job.worker,
+            event_type=ImageUploadEventType.ERROR,
+            error=error,
+            message=str(document.get("message") or "the file could not be processed."),
+        )
         return "failure"
     result = document["result"]
     stored_files = _store_outputs(job, result)
@@ -452,8 +536,14 @@ def _child_request(job: _Job) -> dict[str, Any]:
             raise TransientIngestError(f"reading staged file {upload_file.index} failed: {exc}") from exc
         inputs.append(str(destination))
     bands = [
-        {"name": band.name, "file_index": band.file_index, "band_index": band.band_index or 0,
-         "data_type": band.data_type, "nodata": band.nodata, "is_alpha": bool(band.is_alpha)}
+        {
+            "name": band.name,
+            "file_index": band.file_index,
+            "band_index": band.band_index or 0,
+            "data_type": band.data_type,
+            "nodata": band.nodata,
+            "is_alpha": bool(band.is_alpha),
+        }
         for band in upload.product.bands.filter(derived_params__isnull=True).order_by("file_index", "band_index")
     ]
     attributes = upload.image_attributes
@@ -462,8 +552,12 @@ def _child_request(job: _Job) -> dict[str, Any]:
         "inputs": inputs,
         "output_dir": str(output_dir),
         "bands": bands,
-        "limits": {"max_pixels": settings.INGEST_MAX_PIXELS, "max_dimension": settings.INGEST_MAX_DIMENSION,
-                   "max_bands": settings.INGEST_MAX_BANDS, "max_file_bytes": settings.UPLOAD_MAX_BYTES},
+        "limits": {
+            "max_pixels": settings.INGEST_MAX_PIXELS,
+            "max_dimension": settings.INGEST_MAX_DIMENSION,
+            "max_bands": settings.INGEST_MAX_BANDS,
+            "max_file_bytes": settings.UPLOAD_MAX_BYTES,
+        },
         "overviews": list(upload.overviews or []),
         "resampler": upload.overview_resampler or "nearest",
         "geotrans": attributes.get("geotrans"),
@@ -503,8 +597,9 @@ def _store_outputs(job: _Job, result: dict[str, Any]) -> list[dict[str, Any]]:
     return files
 
 
-def _image_attributes(upload: ImageUpload, result: dict[str, Any], files: list[dict[str, Any]],
-                      preview_key: str | None) -> dict[str, Any]:
+def _image_attributes(
+    upload: ImageUpload, result: dict[str, Any], files: list[dict[str, Any]], preview_key: str | None
+) -> dict[str, Any]:
     """Derived attributes, overridden by what the client set on the image (protocol §4.5 `image`)."""
     from catalogsite.geo import parse_geometry
 
@@ -529,8 +624,12 @@ def _finish_success(job: _Job, result: dict[str, Any], files: list[dict[str, Any
     """One transaction: the Image (created or replaced) and `success` become visible together."""
     preview_key = next((key for key in job.stored if key.endswith("/preview.png")), None)
     with transaction.atomic():
-        locked = ImageUpload.objects.select_for_update().select_related("product").filter(
-            pk=job.upload.pk, status=ImageUploadStatus.RUNNING, lease_owner=job.worker).first()
+        locked = (
+            ImageUpload.objects.select_for_update()
+            .select_related("product")
+            .filter(pk=job.upload.pk, status=ImageUploadStatus.RUNNING, lease_owner=job.worker)
+            .first()
+        )
         if locked is None:
             return False
         attributes = _image_attributes(locked, result, files, preview_key)
@@ -542,26 +641,46 @@ def _finish_success(job: _Job, result: dict[str, Any], files: list[dict[str, Any
         locked.lease_expires_at = None
         locked.last_error = None
         locked.result_keys = list(job.stored)
-        locked.save(update_fields=["status", "finished_at", "lease_owner", "lease_expires_at", "last_error",
-                                   "result_keys", "modified"])
+        locked.save(
+            update_fields=[
+                "status",
+                "finished_at",
+                "lease_owner",
+                "lease_expires_at",
+                "last_error",
+                "result_keys",
+                "modified",
+            ]
+        )
         # Earlier uploads of a replaced image no longer own stored objects (they are deleted below).
         earlier = ImageUpload.objects.filter(image_id=locked.image_id, status=ImageUploadStatus.SUCCESS).exclude(
-            pk=locked.pk)
+            pk=locked.pk
+        )
         earlier_keys = [key for keys in earlier.values_list("result_keys", flat=True) for key in keys or []]
         earlier.update(result_keys=[])
         usage = dict(result.get("usage") or {})
-        usage.update({"stored_bytes": sum(f["size_bytes"] for f in files), "wall_seconds": round(seconds, 3),
-                      "attempt": locked.attempts})
-        _event(locked, ImageUploadEventType.USAGE,
-               f"Processed {usage.get('pixels', 0)} pixel values ({usage.get('decoded_bytes', 0)} bytes decoded) in "
-               f"{usage['wall_seconds']} s; stored {usage['stored_bytes']} bytes in {len(files)} file(s).",
-               component_id=job.worker, data=usage)
+        usage.update(
+            {
+                "stored_bytes": sum(f["size_bytes"] for f in files),
+                "wall_seconds": round(seconds, 3),
+                "attempt": locked.attempts,
+            }
+        )
+        _event(
+            locked,
+            ImageUploadEventType.USAGE,
+            f"Processed {usage.get('pixels', 0)} pixel values ({usage.get('decoded_bytes', 0)} bytes decoded) in "
+            f"{usage['wall_seconds']} s; stored {usage['stored_bytes']} bytes in {len(files)} file(s).",
+            component_id=job.worker,
+            data=usage,
+        )
         _event(locked, ImageUploadEventType.COMPLETE, f"Image {image.pk} is available.", component_id=job.worker)
         replaced = [storage.key_for_href(item.get("href", "")) for item in previous_files] + earlier_keys
         old_keys = sorted({key for key in replaced if key and key not in job.stored})
         upload_id, namespace, keep = locked.pk, locked.namespace, list(job.stored)
-        transaction.on_commit(lambda: _cleanup_after_success(upload_id=upload_id, namespace=namespace, keep=keep,
-                                                             old_keys=old_keys))
+        transaction.on_commit(
+            lambda: _cleanup_after_success(upload_id=upload_id, namespace=namespace, keep=keep, old_keys=old_keys)
+        )
     return True
 
 
@@ -574,8 +693,15 @@ def _cleanup_after_success(*, upload_id: str, namespace: str, keep: list[str], o
         logger.warning("Upload %s: could not delete %s (storage_orphans will report them)", upload_id, leftovers)
 
 
-def _finish_failure(*, upload: ImageUpload, worker: str | None, event_type: str, error: str, message: str,
-                    component: str = EventComponent.INGEST) -> bool:
+def _finish_failure(
+    *,
+    upload: ImageUpload,
+    worker: str | None,
+    event_type: str,
+    error: str,
+    message: str,
+    component: str = EventComponent.INGEST,
+) -> bool:
     """running → failure (only for the lease holder, or any running row when worker is None: the reaper)."""
     with transaction.atomic():
         query = ImageUpload.objects.select_for_update().filter(pk=upload.pk, status=ImageUploadStatus.RUNNING)
@@ -589,12 +715,19 @@ def _finish_failure(*, upload: ImageUpload, worker: str | None, event_type: str,
         locked.lease_owner = None
         locked.lease_expires_at = None
         locked.last_error = f"{error}: {message}"
-        locked.save(update_fields=["status", "finished_at", "lease_owner", "lease_expires_at", "last_error",
-                                   "modified"])
+        locked.save(
+            update_fields=["status", "finished_at", "lease_owner", "lease_expires_at", "last_error", "modified"]
+        )
         severity = ImageUploadEventSeverity.ERROR
         _event(locked, event_type, message, severity=severity, component=component, component_id=worker or "")
-        _event(locked, ImageUploadEventType.COMPLETE, f"{error}: {message}", severity=severity, component=component,
-               component_id=worker or "")
+        _event(
+            locked,
+            ImageUploadEventType.COMPLETE,
+            f"{error}: {message}",
+            severity=severity,
+            component=component,
+            component_id=worker or "",
+        )
         if not settings.UPLOAD_FAILED_STAGING_RETENTION:
             upload_id = locked.pk
             transaction.on_commit(lambda: delete_staging(upload_id=upload_id))
@@ -605,21 +738,33 @@ def _release(*, upload: ImageUpload, worker: str, message: str) -> None:
     """running → pending after a transient error, so a retry (or the reaper) can claim it again."""
     try:
         with transaction.atomic():
-            released = ImageUpload.objects.filter(pk=upload.pk, status=ImageUploadStatus.RUNNING,
-                                                  lease_owner=worker).update(
-                status=ImageUploadStatus.PENDING, lease_owner=None, lease_expires_at=None,
-                enqueued_at=timezone.now(), last_error=message[:2000], modified=timezone.now())
+            released = ImageUpload.objects.filter(
+                pk=upload.pk, status=ImageUploadStatus.RUNNING, lease_owner=worker
+            ).update(
+                status=ImageUploadStatus.PENDING,
+                lease_owner=None,
+                lease_expires_at=None,
+                enqueued_at=timezone.now(),
+                last_error=message[:2000],
+                modified=timezone.now(),
+            )
             if released:
-                _event(upload, ImageUploadEventType.LOG, f"Transient error, will retry: {message}",
-                       severity=ImageUploadEventSeverity.WARNING, component_id=worker)
+                _event(
+                    upload,
+                    ImageUploadEventType.LOG,
+                    f"Transient error, will retry: {message}",
+                    severity=ImageUploadEventSeverity.WARNING,
+                    component_id=worker,
+                )
     except DatabaseError:
         logger.warning("Upload %s: could not release the lease; the reaper will recover it", upload.pk)
 
 
 def delete_staging(*, upload_id: str) -> int:
     """Remove the staged bytes of an upload that no longer needs them; returns how many were removed."""
-    files = list(ImageUploadFile.objects.filter(upload_id=upload_id, staging_key__isnull=False,
-                                                staging_deleted_at__isnull=True))
+    files = list(
+        ImageUploadFile.objects.filter(upload_id=upload_id, staging_key__isnull=False, staging_deleted_at__isnull=True)
+    )
     failed = set(storage.delete_keys([f.staging_key for f in files]))
     done = [f.pk for f in files if f.staging_key not in failed]
     ImageUploadFile.objects.filter(pk__in=done).update(staging_deleted_at=timezone.now())
@@ -654,21 +799,33 @@ def image_uploads_reap(*, now=None) -> ReapReport:
     report = ReapReport()
     grace = now - timedelta(seconds=settings.INGEST_PENDING_GRACE)
     with transaction.atomic():
-        for upload in ImageUpload.objects.select_for_update(skip_locked=True).filter(
-                status=ImageUploadStatus.PENDING, enqueued_at__lt=grace).order_by("enqueued_at")[:REAPER_BATCH]:
+        for upload in (
+            ImageUpload.objects.select_for_update(skip_locked=True)
+            .filter(status=ImageUploadStatus.PENDING, enqueued_at__lt=grace)
+            .order_by("enqueued_at")[:REAPER_BATCH]
+        ):
             upload.enqueued_at = now
             upload.save(update_fields=["enqueued_at", "modified"])
-            image_upload_start_ingest(upload=upload, component=EventComponent.REAPER,
-                                      reason="(re-enqueued: not started in time)")
+            image_upload_start_ingest(
+                upload=upload, component=EventComponent.REAPER, reason="(re-enqueued: not started in time)"
+            )
             report.requeued_pending += 1
     with transaction.atomic():
-        for upload in ImageUpload.objects.select_for_update(skip_locked=True).filter(
-                status=ImageUploadStatus.RUNNING, lease_expires_at__lt=now).order_by("lease_expires_at")[:REAPER_BATCH]:
+        for upload in (
+            ImageUpload.objects.select_for_update(skip_locked=True)
+            .filter(status=ImageUploadStatus.RUNNING, lease_expires_at__lt=now)
+            .order_by("lease_expires_at")[:REAPER_BATCH]
+        ):
             if upload.attempts >= settings.INGEST_MAX_ATTEMPTS:
-                _finish_failure(upload=upload, worker=None, event_type=ImageUploadEventType.TIMEOUT,
-                                error="TooManyAttempts", component=EventComponent.REAPER,
-                                message=f"ingest did not finish in {upload.attempts} attempt(s): the worker was lost "
-                                        "(crash, kill or timeout) each time.")
+                _finish_failure(
+                    upload=upload,
+                    worker=None,
+                    event_type=ImageUploadEventType.TIMEOUT,
+                    error="TooManyAttempts",
+                    component=EventComponent.REAPER,
+                    message=f"ingest did not finish in {upload.attempts} attempt(s): the worker was lost "
+                    "(crash, kill or timeout) each time.",
+                )
                 report.failed_running += 1
                 continue
             upload.status = ImageUploadStatus.PENDING
@@ -676,23 +833,38 @@ def image_uploads_reap(*, now=None) -> ReapReport:
             upload.lease_expires_at = None
             upload.enqueued_at = now
             upload.save(update_fields=["status", "lease_owner", "lease_expires_at", "enqueued_at", "modified"])
-            _event(upload, ImageUploadEventType.LOG, "The worker processing this upload was lost (its lease "
-                   "expired); the upload goes back to the queue.", severity=ImageUploadEventSeverity.WARNING,
-                   component=EventComponent.REAPER)
+            _event(
+                upload,
+                ImageUploadEventType.LOG,
+                "The worker processing this upload was lost (its lease expired); the upload goes back to the queue.",
+                severity=ImageUploadEventSeverity.WARNING,
+                component=EventComponent.REAPER,
+            )
             image_upload_start_ingest(upload=upload, component=EventComponent.REAPER, reason="(after a lost worker)")
             report.recovered_running += 1
     expiry = now - timedelta(seconds=settings.UPLOAD_TRANSFER_TIMEOUT)
     with transaction.atomic():
         for upload in ImageUpload.objects.select_for_update(skip_locked=True).filter(
-                status=ImageUploadStatus.TRANSFERRING, created__lt=expiry)[:REAPER_BATCH]:
-            _cancel(upload, component=EventComponent.REAPER,
-                    message=f"Canceled: the files were not transferred within {settings.UPLOAD_TRANSFER_TIMEOUT} s.")
+            status=ImageUploadStatus.TRANSFERRING, created__lt=expiry
+        )[:REAPER_BATCH]:
+            _cancel(
+                upload,
+                component=EventComponent.REAPER,
+                message=f"Canceled: the files were not transferred within {settings.UPLOAD_TRANSFER_TIMEOUT} s.",
+            )
             report.expired_transferring += 1
-    retained = Q(upload__status=ImageUploadStatus.FAILURE, upload__finished_at__gte=now - timedelta(
-        seconds=settings.UPLOAD_FAILED_STAGING_RETENTION))
-    leftover = (ImageUploadFile.objects.filter(upload__status__in=TERMINAL_STATUSES, staging_key__isnull=False,
-                                               staging_deleted_at__isnull=True).exclude(retained)
-                .values_list("upload_id", flat=True).distinct()[:REAPER_BATCH])
+    retained = Q(
+        upload__status=ImageUploadStatus.FAILURE,
+        upload__finished_at__gte=now - timedelta(seconds=settings.UPLOAD_FAILED_STAGING_RETENTION),
+    )
+    leftover = (
+        ImageUploadFile.objects.filter(
+            upload__status__in=TERMINAL_STATUSES, staging_key__isnull=False, staging_deleted_at__isnull=True
+        )
+        .exclude(retained)
+        .values_list("upload_id", flat=True)
+        .distinct()[:REAPER_BATCH]
+    )
     for upload_id in list(leftover):
         report.staging_cleaned += delete_staging(upload_id=upload_id)
     report.workdirs_removed = _remove_stale_workdirs()

@@ -64,10 +64,10 @@ def href_for(key: str) -> str:
 def key_for_href(href: str) -> str | None:
     """The storage key behind an href written by `href_for` (None for remote or foreign hrefs)."""
     if href.startswith(LOCAL_SCHEME):
-        return href[len(LOCAL_SCHEME):]
+        return href[len(LOCAL_SCHEME) :]
     bucket = getattr(imagery_storage(), "bucket_name", None)
     if bucket and href.startswith(f"s3://{bucket}/"):
-        return href[len(f"s3://{bucket}/"):]
+        return href[len(f"s3://{bucket}/") :]
     return None
 
 

@@ -16,8 +16,14 @@ INGEST_QUEUE = f"{settings.DRAMATIQ_QUEUE_PREFIX}ingest"
 MAINTENANCE_QUEUE = f"{settings.DRAMATIQ_QUEUE_PREFIX}maintenance"
 
 
-@dramatiq.actor(queue_name=INGEST_QUEUE, max_retries=5, min_backoff=5_000, max_backoff=300_000,
-                time_limit=(settings.INGEST_CHILD_TIMEOUT + 600) * 1000, throws=())
+@dramatiq.actor(
+    queue_name=INGEST_QUEUE,
+    max_retries=5,
+    min_backoff=5_000,
+    max_backoff=300_000,
+    time_limit=(settings.INGEST_CHILD_TIMEOUT + 600) * 1000,
+    throws=(),
+)
 def ingest_image_upload(upload_id: str) -> None:
     """Ingest one upload. Idempotent: a redelivered message finds the upload claimed or finished and returns.
 

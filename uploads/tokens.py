@@ -49,5 +49,6 @@ def read_upload_token(token: str, *, upload_id: str, index: int, now: float | No
         raise InvalidUploadToken("The upload URL was issued for another file.")
     if (now if now is not None else time.time()) > payload["e"]:
         raise InvalidUploadToken("The upload URL has expired; create a new upload.")
-    return UploadGrant(upload_id=payload["u"], index=payload["i"], cap_bytes=int(payload["c"]),
-                       expires_at=int(payload["e"]))
+    return UploadGrant(
+        upload_id=payload["u"], index=payload["i"], cap_bytes=int(payload["c"]), expires_at=int(payload["e"])
+    )

@@ -10,11 +10,37 @@ from __future__ import annotations
 import re
 
 CS_CODE_RE = re.compile(r"^(EPSG|ESRI):(\d{1,9})$", re.IGNORECASE)
-WKT_KEYWORDS = ("PROJCS[", "GEOGCS[", "GEOCCS[", "COMPD_CS[", "VERT_CS[", "LOCAL_CS[", "PROJCRS[", "GEOGCRS[",
-                "GEODCRS[", "GEODETICCRS[", "BOUNDCRS[", "COMPOUNDCRS[", "VERTCRS[", "ENGCRS[", "DERIVEDPROJCRS[")
+WKT_KEYWORDS = (
+    "PROJCS[",
+    "GEOGCS[",
+    "GEOCCS[",
+    "COMPD_CS[",
+    "VERT_CS[",
+    "LOCAL_CS[",
+    "PROJCRS[",
+    "GEOGCRS[",
+    "GEODCRS[",
+    "GEODETICCRS[",
+    "BOUNDCRS[",
+    "COMPOUNDCRS[",
+    "VERTCRS[",
+    "ENGCRS[",
+    "DERIVEDPROJCRS[",
+)
 # PROJ parameters that load resources (init files, grids) by name: never accepted from a client.
-PROJ_RESOURCE_PARAMETERS = {"init", "nadgrids", "geoidgrids", "hgridshift", "vgridshift", "grids", "file", "xy_grids",
-                            "z_grids", "t_grids", "tinshift"}
+PROJ_RESOURCE_PARAMETERS = {
+    "init",
+    "nadgrids",
+    "geoidgrids",
+    "hgridshift",
+    "vgridshift",
+    "grids",
+    "file",
+    "xy_grids",
+    "z_grids",
+    "t_grids",
+    "tinshift",
+}
 MAX_PROJECTION_LENGTH = 20_000
 PROJ_TOKEN_RE = re.compile(r"^\+[A-Za-z_][A-Za-z0-9_]*(=[A-Za-z0-9_.,:+\-]*)?$")
 
@@ -38,14 +64,18 @@ def projection_kind(value: str) -> str:
                 raise InvalidCoordinateSystem(f"projection: {token[:40]!r} is not a +key=value PROJ parameter.")
             key = token[1:].split("=", 1)[0].lower()
             if key in PROJ_RESOURCE_PARAMETERS:
-                raise InvalidCoordinateSystem(f"projection: the PROJ parameter +{key} (external resources) is not "
-                                              "allowed; give the parameters explicitly or use cs_code.")
+                raise InvalidCoordinateSystem(
+                    f"projection: the PROJ parameter +{key} (external resources) is not "
+                    "allowed; give the parameters explicitly or use cs_code."
+                )
         return "proj4"
     upper = text.upper()
     if upper.startswith(WKT_KEYWORDS):
         return "wkt"
-    raise InvalidCoordinateSystem("projection must be a PROJ string (starting with '+proj=') or WKT "
-                                  "(e.g. 'PROJCS[...]'); use cs_code for EPSG codes.")
+    raise InvalidCoordinateSystem(
+        "projection must be a PROJ string (starting with '+proj=') or WKT "
+        "(e.g. 'PROJCS[...]'); use cs_code for EPSG codes."
+    )
 
 
 def normalize_cs_code(value: str) -> str:

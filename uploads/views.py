@@ -30,8 +30,9 @@ UPLOAD_FILTERS = ("product", "status", "created_after", "created_before", "image
 
 def _visible_upload(request: HttpRequest, pk: str) -> ImageUpload:
     """Uploads have their own visibility rule (own uploads, and uploads into owned products): else 404."""
-    upload = ImageUpload.objects.restrict(request.user, Action.VIEW).select_related("product", "user").filter(
-        pk=pk).first()
+    upload = (
+        ImageUpload.objects.restrict(request.user, Action.VIEW).select_related("product", "user").filter(pk=pk).first()
+    )
     if upload is None:
         raise Http404("No such upload is visible to you.")
     return upload
@@ -79,8 +80,11 @@ def _detail_context(request: HttpRequest, upload: ImageUpload) -> dict:
     if upload.status == ImageUploadStatus.SUCCESS:
         image = Image.objects.restrict(request.user, Action.VIEW).filter(pk=upload.image_id).first()
     events = list(upload.events.order_by("id"))
-    failure = next((event for event in reversed(events)
-                    if event.severity in ("ERROR", "CRITICAL")), None) if upload.status == "failure" else None
+    failure = (
+        next((event for event in reversed(events) if event.severity in ("ERROR", "CRITICAL")), None)
+        if upload.status == "failure"
+        else None
+    )
     return {
         "upload": upload,
         "events": events,

@@ -48,25 +48,32 @@ class ImageSerializer(CatalogSerializer):
     product_id = StrictCharField(max_length=2000)
     name = StrictCharField(max_length=2000, validators=[validate_name])
     geometry = GeoJSONField(required=False, allow_null=True)
-    geotrans = serializers.ListField(child=FiniteFloatField(), min_length=6, max_length=6, required=False,
-                                     allow_null=True)
+    geotrans = serializers.ListField(
+        child=FiniteFloatField(), min_length=6, max_length=6, required=False, allow_null=True
+    )
     x_pixels = StrictIntegerField(required=False, allow_null=True, min_value=1)
     y_pixels = StrictIntegerField(required=False, allow_null=True, min_value=1)
     files = serializers.JSONField(required=False, validators=[validate_files])
     storage_state = serializers.ChoiceField(choices=StorageState.choices, required=False)
     bits_per_pixel = serializers.ListField(child=FiniteFloatField(), required=False, allow_null=True, max_length=1000)
-    reflectance_scale = serializers.ListField(child=FiniteFloatField(), required=False, allow_null=True,
-                                              max_length=1000)
-    brightness_temperature_k1_k2 = serializers.ListField(child=serializers.ListField(child=FiniteFloatField()),
-                                                         required=False, allow_null=True, max_length=1000)
-    c6s_dlsr = serializers.ListField(child=serializers.ListField(child=FiniteFloatField()), required=False,
-                                     allow_null=True, max_length=1000)
-    radiance_gain_bias = serializers.ListField(child=serializers.ListField(child=FiniteFloatField()), required=False,
-                                               allow_null=True, max_length=1000)
-    reflectance_gain_bias = serializers.ListField(child=serializers.ListField(child=FiniteFloatField()),
-                                                  required=False, allow_null=True, max_length=1000)
-    temperature_gain_bias = serializers.ListField(child=serializers.ListField(child=FiniteFloatField()),
-                                                  required=False, allow_null=True, max_length=1000)
+    reflectance_scale = serializers.ListField(
+        child=FiniteFloatField(), required=False, allow_null=True, max_length=1000
+    )
+    brightness_temperature_k1_k2 = serializers.ListField(
+        child=serializers.ListField(child=FiniteFloatField()), required=False, allow_null=True, max_length=1000
+    )
+    c6s_dlsr = serializers.ListField(
+        child=serializers.ListField(child=FiniteFloatField()), required=False, allow_null=True, max_length=1000
+    )
+    radiance_gain_bias = serializers.ListField(
+        child=serializers.ListField(child=FiniteFloatField()), required=False, allow_null=True, max_length=1000
+    )
+    reflectance_gain_bias = serializers.ListField(
+        child=serializers.ListField(child=FiniteFloatField()), required=False, allow_null=True, max_length=1000
+    )
+    temperature_gain_bias = serializers.ListField(
+        child=serializers.ListField(child=FiniteFloatField()), required=False, allow_null=True, max_length=1000
+    )
     cloud_fraction = FiniteFloatField(required=False, allow_null=True, min_value=0, max_value=1)
     alt_cloud_fraction = FiniteFloatField(required=False, allow_null=True, min_value=0, max_value=1)
     bright_fraction = FiniteFloatField(required=False, allow_null=True, min_value=0, max_value=1)
@@ -77,14 +84,51 @@ class ImageSerializer(CatalogSerializer):
     class Meta:
         model = Image
         fields = [
-            "name", "product_id", "geometry", "cs_code", "projection", "geotrans", "x_pixels", "y_pixels",
-            "acquired", "acquired_end", "published", "storage_state", "files", "area", "azimuth_angle",
-            "bright_fraction", "cloud_fraction", "alt_cloud_fraction", "confidence_dlsr", "fill_fraction",
-            "incidence_angle", "roll_angle", "solar_azimuth_angle", "solar_elevation_angle", "view_angle",
-            "bits_per_pixel", "reflectance_scale", "brightness_temperature_k1_k2", "c6s_dlsr", "radiance_gain_bias",
-            "reflectance_gain_bias", "temperature_gain_bias", "processing_pipeline_id", "satellite_id", "provider_id",
-            "provider_url", "preview_url", "preview_file", "created", "modified", "tags", "extra_properties",
-            "owners", "readers", "writers",
+            "name",
+            "product_id",
+            "geometry",
+            "cs_code",
+            "projection",
+            "geotrans",
+            "x_pixels",
+            "y_pixels",
+            "acquired",
+            "acquired_end",
+            "published",
+            "storage_state",
+            "files",
+            "area",
+            "azimuth_angle",
+            "bright_fraction",
+            "cloud_fraction",
+            "alt_cloud_fraction",
+            "confidence_dlsr",
+            "fill_fraction",
+            "incidence_angle",
+            "roll_angle",
+            "solar_azimuth_angle",
+            "solar_elevation_angle",
+            "view_angle",
+            "bits_per_pixel",
+            "reflectance_scale",
+            "brightness_temperature_k1_k2",
+            "c6s_dlsr",
+            "radiance_gain_bias",
+            "reflectance_gain_bias",
+            "temperature_gain_bias",
+            "processing_pipeline_id",
+            "satellite_id",
+            "provider_id",
+            "provider_url",
+            "preview_url",
+            "preview_file",
+            "created",
+            "modified",
+            "tags",
+            "extra_properties",
+            "owners",
+            "readers",
+            "writers",
         ]
 
     def validate(self, attrs):
@@ -102,11 +146,13 @@ class ImageSerializer(CatalogSerializer):
             for index, item in enumerate(files):
                 href = item.get("href") or item.get("provider_href")
                 if not href:
-                    errors.setdefault("files", []).append(f"files[{index}] of a remote image needs href or "
-                                                          "provider_href.")
+                    errors.setdefault("files", []).append(
+                        f"files[{index}] of a remote image needs href or provider_href."
+                    )
                 elif urlparse(href).scheme not in REMOTE_SCHEMES:
                     errors.setdefault("files", []).append(
-                        f"files[{index}] href scheme must be one of {sorted(REMOTE_SCHEMES)}.")
+                        f"files[{index}] href scheme must be one of {sorted(REMOTE_SCHEMES)}."
+                    )
         else:
             if not (current("cs_code") or current("projection")):
                 errors["cs_code"] = ["An available image needs cs_code or projection."]
@@ -114,8 +160,10 @@ class ImageSerializer(CatalogSerializer):
                 if current(key) is None:
                     errors[key] = [f"{key} is required for an available image (or set storage_state to remote)."]
             if not files:
-                errors["files"] = ["An available image needs files (href, size_bytes, hash); upload data through "
-                                   "/uploads_v2 or set storage_state to remote."]
+                errors["files"] = [
+                    "An available image needs files (href, size_bytes, hash); upload data through "
+                    "/uploads_v2 or set storage_state to remote."
+                ]
             for index, item in enumerate(files):
                 missing = [key for key in ("href", "size_bytes", "hash") if item.get(key) in (None, "")]
                 if missing:

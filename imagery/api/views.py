@@ -20,17 +20,66 @@ from ..models import Image
 from .serializers import ImageSerializer
 
 IMAGE_FILTERS = [
-    "id", "name", "product_id", "cs_code", "projection", "x_pixels", "y_pixels", "acquired", "acquired_end",
-    "published", "storage_state", "area", "azimuth_angle", "bright_fraction", "cloud_fraction", "alt_cloud_fraction",
-    "confidence_dlsr", "fill_fraction", "incidence_angle", "roll_angle", "solar_azimuth_angle",
-    "solar_elevation_angle", "view_angle", "processing_pipeline_id", "satellite_id", "provider_id", "provider_url",
-    "preview_url", "created", "modified", "tags", "geometry", "owners",
+    "id",
+    "name",
+    "product_id",
+    "cs_code",
+    "projection",
+    "x_pixels",
+    "y_pixels",
+    "acquired",
+    "acquired_end",
+    "published",
+    "storage_state",
+    "area",
+    "azimuth_angle",
+    "bright_fraction",
+    "cloud_fraction",
+    "alt_cloud_fraction",
+    "confidence_dlsr",
+    "fill_fraction",
+    "incidence_angle",
+    "roll_angle",
+    "solar_azimuth_angle",
+    "solar_elevation_angle",
+    "view_angle",
+    "processing_pipeline_id",
+    "satellite_id",
+    "provider_id",
+    "provider_url",
+    "preview_url",
+    "created",
+    "modified",
+    "tags",
+    "geometry",
+    "owners",
 ]
 IMAGE_SORTS = [
-    "name", "product_id", "acquired", "acquired_end", "published", "storage_state", "area", "azimuth_angle",
-    "bright_fraction", "cloud_fraction", "alt_cloud_fraction", "confidence_dlsr", "fill_fraction", "incidence_angle",
-    "roll_angle", "solar_azimuth_angle", "solar_elevation_angle", "view_angle", "processing_pipeline_id",
-    "satellite_id", "provider_id", "x_pixels", "y_pixels", "created", "modified",
+    "name",
+    "product_id",
+    "acquired",
+    "acquired_end",
+    "published",
+    "storage_state",
+    "area",
+    "azimuth_angle",
+    "bright_fraction",
+    "cloud_fraction",
+    "alt_cloud_fraction",
+    "confidence_dlsr",
+    "fill_fraction",
+    "incidence_angle",
+    "roll_angle",
+    "solar_azimuth_angle",
+    "solar_elevation_angle",
+    "view_angle",
+    "processing_pipeline_id",
+    "satellite_id",
+    "provider_id",
+    "x_pixels",
+    "y_pixels",
+    "created",
+    "modified",
 ]
 
 
@@ -48,8 +97,9 @@ class ImageViewSet(CatalogViewSet):
     def perform_create(self, *, identifier, attributes):
         serializer = self.serializer_class(data=attributes, context=self.serializer_context())
         serializer.is_valid(raise_exception=True)
-        return services.image_create(user=self.request.user, attributes=dict(serializer.validated_data),
-                                     requested_id=identifier)
+        return services.image_create(
+            user=self.request.user, attributes=dict(serializer.validated_data), requested_id=identifier
+        )
 
     def perform_update(self, *, obj, attributes):
         serializer = self.serializer_class(obj, data=attributes, partial=True, context=self.serializer_context())
@@ -69,17 +119,20 @@ class ImageViewSet(CatalogViewSet):
     @extend_schema(request=SEARCH_BODY, responses=OpenApiTypes.OBJECT)
     def summary(self, request: Request) -> Response:
         attributes = selectors.summarize(queryset=self.summary_queryset())
-        return Response({"data": {"type": "image_summary", "id": "all", "attributes": attributes},
-                         "jsonapi": JSONAPI_VERSION})
+        return Response(
+            {"data": {"type": "image_summary", "id": "all", "attributes": attributes}, "jsonapi": JSONAPI_VERSION}
+        )
 
     @extend_schema(request=SEARCH_BODY, responses=OpenApiTypes.OBJECT)
     def summary_interval(self, request: Request, date_field: str, interval: str) -> Response:
         if date_field not in AggregateDateField.values:
-            raise BadRequest(f"Cannot summarize over {date_field!r}; use one of {AggregateDateField.values}.",
-                             parameter="date_field")
+            raise BadRequest(
+                f"Cannot summarize over {date_field!r}; use one of {AggregateDateField.values}.", parameter="date_field"
+            )
         if interval not in SummaryInterval.values:
-            raise BadRequest(f"Unknown interval {interval!r}; use one of {SummaryInterval.values}.",
-                             parameter="interval")
+            raise BadRequest(
+                f"Unknown interval {interval!r}; use one of {SummaryInterval.values}.", parameter="interval"
+            )
         body = request.data if isinstance(request.data, dict) else {}
         bounds = {}
         for key in ("_start", "_end"):
@@ -90,8 +143,13 @@ class ImageViewSet(CatalogViewSet):
                 raise BadRequest(f"{key}: {exc}", parameter=key) from exc
         if bounds["_start"] and bounds["_end"] and bounds["_start"] > bounds["_end"]:
             raise BadRequest("_start is after _end.", parameter="_start")
-        rows = selectors.summarize_intervals(queryset=self.summary_queryset(), date_field=date_field,
-                                             interval=interval, start=bounds["_start"], end=bounds["_end"])
+        rows = selectors.summarize_intervals(
+            queryset=self.summary_queryset(),
+            date_field=date_field,
+            interval=interval,
+            start=bounds["_start"],
+            end=bounds["_end"],
+        )
         data = [{"type": "image_summary", "id": row["interval_start"], "attributes": row} for row in rows]
         return Response({"data": data, "jsonapi": JSONAPI_VERSION})
 

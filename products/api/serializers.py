@@ -20,9 +20,14 @@ from ..choices import BandType, Colormap, DataType, ResolutionUnit
 from ..models import Band, Product
 
 RESOLUTION_UNIT_ALIASES = {
-    "m": ResolutionUnit.METERS, "meter": ResolutionUnit.METERS, "meters": ResolutionUnit.METERS,
-    "metre": ResolutionUnit.METERS, "metres": ResolutionUnit.METERS,
-    "°": ResolutionUnit.DEGREES, "deg": ResolutionUnit.DEGREES, "degree": ResolutionUnit.DEGREES,
+    "m": ResolutionUnit.METERS,
+    "meter": ResolutionUnit.METERS,
+    "meters": ResolutionUnit.METERS,
+    "metre": ResolutionUnit.METERS,
+    "metres": ResolutionUnit.METERS,
+    "°": ResolutionUnit.DEGREES,
+    "deg": ResolutionUnit.DEGREES,
+    "degree": ResolutionUnit.DEGREES,
     "degrees": ResolutionUnit.DEGREES,
 }
 
@@ -36,7 +41,7 @@ def parse_resolution(data: Any) -> tuple[float, str]:
     elif isinstance(data, str):
         text = data.strip()
         number = text.rstrip("abcdefghijklmnopqrstuvwxyz°").strip()
-        unit_text = text[len(number):].strip().lower() or "m"
+        unit_text = text[len(number) :].strip().lower() or "m"
         try:
             value = float(number)
         except ValueError as exc:
@@ -60,10 +65,12 @@ def parse_resolution(data: Any) -> tuple[float, str]:
     return value, str(unit)
 
 
-@extend_schema_field({
-    "type": "object",
-    "properties": {"value": {"type": "number"}, "unit": {"type": "string", "enum": ["meters", "degrees"]}},
-})
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {"value": {"type": "number"}, "unit": {"type": "string", "enum": ["meters", "degrees"]}},
+    }
+)
 class ResolutionField(serializers.Field):
     """Maps `{value, unit}` onto the `<prefix>_value` / `<prefix>_unit` columns."""
 
@@ -93,16 +100,32 @@ class ResolutionField(serializers.Field):
 class ProductSerializer(CatalogSerializer):
     resolution_min = ResolutionField("resolution_min", read_only=True)
     resolution_max = ResolutionField("resolution_max", read_only=True)
-    default_display_bands = serializers.ListField(child=StrictCharField(max_length=2000), required=False,
-                                                  allow_null=True, max_length=64)
+    default_display_bands = serializers.ListField(
+        child=StrictCharField(max_length=2000), required=False, allow_null=True, max_length=64
+    )
 
     class Meta:
         model = Product
         fields = [
-            "name", "description", "is_core", "revisit_period_minutes_min", "revisit_period_minutes_max",
-            "start_datetime", "end_datetime", "resolution_min", "resolution_max", "default_display_bands",
-            "image_index_name", "product_tier", "created", "modified", "tags", "extra_properties",
-            "owners", "readers", "writers",
+            "name",
+            "description",
+            "is_core",
+            "revisit_period_minutes_min",
+            "revisit_period_minutes_max",
+            "start_datetime",
+            "end_datetime",
+            "resolution_min",
+            "resolution_max",
+            "default_display_bands",
+            "image_index_name",
+            "product_tier",
+            "created",
+            "modified",
+            "tags",
+            "extra_properties",
+            "owners",
+            "readers",
+            "writers",
         ]
         extra_kwargs = {"name": {"required": False, "allow_blank": True}}
 
@@ -121,22 +144,56 @@ class ProductSerializer(CatalogSerializer):
 
 
 COMMON_BAND_FIELDS = [
-    "name", "product_id", "description", "type", "sort_order", "vendor_order", "data_type", "nodata",
-    "data_range", "display_range", "resolution", "band_index", "file_index", "jpx_layer_index", "vendor_band_name",
-    "processing_levels", "derived_params", "created", "modified", "tags", "extra_properties",
-    "owners", "readers", "writers",
+    "name",
+    "product_id",
+    "description",
+    "type",
+    "sort_order",
+    "vendor_order",
+    "data_type",
+    "nodata",
+    "data_range",
+    "display_range",
+    "resolution",
+    "band_index",
+    "file_index",
+    "jpx_layer_index",
+    "vendor_band_name",
+    "processing_levels",
+    "derived_params",
+    "created",
+    "modified",
+    "tags",
+    "extra_properties",
+    "owners",
+    "readers",
+    "writers",
 ]
 TYPE_FIELDS: dict[str, list[str]] = {
-    BandType.SPECTRAL: ["physical_range", "physical_range_unit", "wavelength_nm_center", "wavelength_nm_min",
-                        "wavelength_nm_max", "wavelength_nm_fwhm"],
+    BandType.SPECTRAL: [
+        "physical_range",
+        "physical_range_unit",
+        "wavelength_nm_center",
+        "wavelength_nm_min",
+        "wavelength_nm_max",
+        "wavelength_nm_fwhm",
+    ],
     BandType.MICROWAVE: ["frequency", "bandwidth", "physical_range", "physical_range_unit"],
     BandType.MASK: ["is_alpha"],
     BandType.CLASS: ["colormap_name", "colormap", "class_labels"],
     BandType.GENERIC: ["physical_range", "physical_range_unit", "colormap_name", "colormap"],
 }
 ALL_TYPE_FIELDS = sorted({name for names in TYPE_FIELDS.values() for name in names})
-PROCESSING_STEP_KEYS = {"function", "parameter", "index", "data_type", "data_range", "display_range",
-                        "physical_range", "physical_range_unit"}
+PROCESSING_STEP_KEYS = {
+    "function",
+    "parameter",
+    "index",
+    "data_type",
+    "data_range",
+    "display_range",
+    "physical_range",
+    "physical_range_unit",
+}
 
 
 def validate_processing_levels(value: Any) -> Any:
@@ -214,8 +271,7 @@ class BandSerializer(CatalogSerializer):
     data_range = RangeField(required=False, allow_null=True)
     display_range = RangeField(required=False, allow_null=True)
     physical_range = RangeField(required=False, allow_null=True)
-    processing_levels = serializers.JSONField(required=False, allow_null=True,
-                                              validators=[validate_processing_levels])
+    processing_levels = serializers.JSONField(required=False, allow_null=True, validators=[validate_processing_levels])
     derived_params = serializers.JSONField(required=False, allow_null=True, validators=[validate_derived_params])
     colormap_name = serializers.ChoiceField(choices=Colormap.choices, required=False, allow_null=True)
     colormap = serializers.JSONField(required=False, allow_null=True, validators=[validate_colormap])
@@ -242,8 +298,11 @@ class BandSerializer(CatalogSerializer):
         if not band_type:
             raise serializers.ValidationError({"type": [f"A band type is required: one of {BandType.values}."]})
         allowed = set(TYPE_FIELDS[band_type])
-        misplaced = {name: [f"Not an attribute of {band_type} bands."] for name in ALL_TYPE_FIELDS
-                     if name in self.initial_data and name not in allowed and self.initial_data[name] is not None}
+        misplaced = {
+            name: [f"Not an attribute of {band_type} bands."]
+            for name in ALL_TYPE_FIELDS
+            if name in self.initial_data and name not in allowed and self.initial_data[name] is not None
+        }
         if misplaced:
             raise serializers.ValidationError(misplaced)
         if band_type == BandType.MASK:

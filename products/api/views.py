@@ -42,30 +42,53 @@ class ProductViewSet(CatalogViewSet):
     text_fields = ("name", "description")
     filter_fields = _fields(
         Product,
-        ["id", "name", "description", "is_core", "revisit_period_minutes_min", "revisit_period_minutes_max",
-         "start_datetime", "end_datetime", "resolution_min", "resolution_max", "image_index_name", "product_tier",
-         "created", "modified", "tags", "default_display_bands", *ACL_FILTERS],
+        [
+            "id",
+            "name",
+            "description",
+            "is_core",
+            "revisit_period_minutes_min",
+            "revisit_period_minutes_max",
+            "start_datetime",
+            "end_datetime",
+            "resolution_min",
+            "resolution_max",
+            "image_index_name",
+            "product_tier",
+            "created",
+            "modified",
+            "tags",
+            "default_display_bands",
+            *ACL_FILTERS,
+        ],
         {"resolution_min": "resolution_min_value", "resolution_max": "resolution_max_value"},
     )
     sort_fields = {
-        "name": "name", "is_core": "is_core", "revisit_period_minutes_min": "revisit_period_minutes_min",
-        "revisit_period_minutes_max": "revisit_period_minutes_max", "start_datetime": "start_datetime",
-        "end_datetime": "end_datetime", "resolution_min": "resolution_min_value",
-        "resolution_max": "resolution_max_value", "image_index_name": "image_index_name",
-        "product_tier": "product_tier", "created": "created", "modified": "modified",
+        "name": "name",
+        "is_core": "is_core",
+        "revisit_period_minutes_min": "revisit_period_minutes_min",
+        "revisit_period_minutes_max": "revisit_period_minutes_max",
+        "start_datetime": "start_datetime",
+        "end_datetime": "end_datetime",
+        "resolution_min": "resolution_min_value",
+        "resolution_max": "resolution_max_value",
+        "image_index_name": "image_index_name",
+        "product_tier": "product_tier",
+        "created": "created",
+        "modified": "modified",
     }
 
     def perform_create(self, *, identifier, attributes):
         serializer = self.serializer_class(data=attributes, context=self.serializer_context())
         serializer.is_valid(raise_exception=True)
-        return services.product_create(user=self.request.user, requested_id=identifier,
-                                       attributes=dict(serializer.validated_data))
+        return services.product_create(
+            user=self.request.user, requested_id=identifier, attributes=dict(serializer.validated_data)
+        )
 
     def perform_update(self, *, obj, attributes):
         serializer = self.serializer_class(obj, data=attributes, partial=True, context=self.serializer_context())
         serializer.is_valid(raise_exception=True)
-        return services.product_update(product=obj, attributes=dict(serializer.validated_data),
-                                       user=self.request.user)
+        return services.product_update(product=obj, attributes=dict(serializer.validated_data), user=self.request.user)
 
     def perform_destroy(self, *, obj) -> None:
         services.product_delete(product=obj)
@@ -81,24 +104,65 @@ class BandViewSet(CatalogViewSet):
     includes = {"product": Include("product", ProductViewSet, "product_id")}
     filter_fields = _fields(
         Band,
-        ["id", "name", "product_id", "description", "type", "sort_order", "vendor_order", "data_type", "nodata",
-         "resolution", "band_index", "file_index", "jpx_layer_index", "vendor_band_name", "physical_range_unit",
-         "wavelength_nm_center", "wavelength_nm_min", "wavelength_nm_max", "wavelength_nm_fwhm", "frequency",
-         "bandwidth", "is_alpha", "colormap_name", "created", "modified", "tags", *ACL_FILTERS],
+        [
+            "id",
+            "name",
+            "product_id",
+            "description",
+            "type",
+            "sort_order",
+            "vendor_order",
+            "data_type",
+            "nodata",
+            "resolution",
+            "band_index",
+            "file_index",
+            "jpx_layer_index",
+            "vendor_band_name",
+            "physical_range_unit",
+            "wavelength_nm_center",
+            "wavelength_nm_min",
+            "wavelength_nm_max",
+            "wavelength_nm_fwhm",
+            "frequency",
+            "bandwidth",
+            "is_alpha",
+            "colormap_name",
+            "created",
+            "modified",
+            "tags",
+            *ACL_FILTERS,
+        ],
         {"resolution": "resolution_value"},
     )
     sort_fields = {
-        name: name for name in ("name", "product_id", "sort_order", "vendor_order", "type", "data_type",
-                                "band_index", "file_index", "wavelength_nm_center", "wavelength_nm_min",
-                                "wavelength_nm_max", "wavelength_nm_fwhm", "frequency", "bandwidth", "created",
-                                "modified")
+        name: name
+        for name in (
+            "name",
+            "product_id",
+            "sort_order",
+            "vendor_order",
+            "type",
+            "data_type",
+            "band_index",
+            "file_index",
+            "wavelength_nm_center",
+            "wavelength_nm_min",
+            "wavelength_nm_max",
+            "wavelength_nm_fwhm",
+            "frequency",
+            "bandwidth",
+            "created",
+            "modified",
+        )
     } | {"resolution": "resolution_value"}
 
     def perform_create(self, *, identifier, attributes):
         serializer = self.serializer_class(data=attributes, context=self.serializer_context())
         serializer.is_valid(raise_exception=True)
-        return services.band_create(user=self.request.user, attributes=dict(serializer.validated_data),
-                                    requested_id=identifier)
+        return services.band_create(
+            user=self.request.user, attributes=dict(serializer.validated_data), requested_id=identifier
+        )
 
     def perform_update(self, *, obj, attributes):
         serializer = self.serializer_class(obj, data=attributes, partial=True, context=self.serializer_context())
@@ -129,10 +193,14 @@ class ProductTaskViewSet(viewsets.ViewSet):
             end = task.end_datetime
             duration = ((end or task.start_datetime) - task.start_datetime).total_seconds() if end else None
             counter = "objects_deleted" if self.kind == TaskKind.DELETE_RELATED else "objects_updated"
-            attributes = {"status": task.status, "start_datetime": format_timestamp(task.start_datetime),
-                          "duration_in_seconds": duration, counter: task.objects_done, "errors": task.errors or None}
-        return {"data": {"type": TASK_TYPES[self.kind], "id": pk, "attributes": attributes},
-                "jsonapi": JSONAPI_VERSION}
+            attributes = {
+                "status": task.status,
+                "start_datetime": format_timestamp(task.start_datetime),
+                "duration_in_seconds": duration,
+                counter: task.objects_done,
+                "errors": task.errors or None,
+            }
+        return {"data": {"type": TASK_TYPES[self.kind], "id": pk, "attributes": attributes}, "jsonapi": JSONAPI_VERSION}
 
     def parameters(self) -> dict[str, Any]:
         if self.kind == TaskKind.DELETE_RELATED:
@@ -148,9 +216,14 @@ class ProductTaskViewSet(viewsets.ViewSet):
         if not isinstance(inherit, bool):
             raise BadRequest("inherit must be true or false.", pointer="/data/attributes/inherit")
         parameters: dict[str, Any] = {"inherit": inherit}
-        serializer = ProductSerializer(data={k: ([v] if isinstance(v, str) else v) for k, v in attributes.items()
-                                             if k in ("owners", "readers", "writers") and v is not None},
-                                       partial=True)
+        serializer = ProductSerializer(
+            data={
+                k: ([v] if isinstance(v, str) else v)
+                for k, v in attributes.items()
+                if k in ("owners", "readers", "writers") and v is not None
+            },
+            partial=True,
+        )
         serializer.is_valid(raise_exception=True)
         for key in ("owners", "readers", "writers"):
             parameters[key] = serializer.validated_data.get(key)
@@ -161,8 +234,9 @@ class ProductTaskViewSet(viewsets.ViewSet):
     def start(self, request: Request, pk: str) -> Response:
         with transaction.atomic():
             product = self.product(pk, Action.DELETE if self.kind == TaskKind.DELETE_RELATED else Action.SHARE)
-            task = services.product_task_start(user=request.user, product=product, kind=self.kind,
-                                               parameters=self.parameters())
+            task = services.product_task_start(
+                user=request.user, product=product, kind=self.kind, parameters=self.parameters()
+            )
         if task is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(self.document(task, product.pk), status=status.HTTP_201_CREATED)
@@ -184,7 +258,8 @@ class UpdateAclsViewSet(ProductTaskViewSet):
 
 
 DERIVED_FILTER_FIELDS = {
-    "id": FilterField("id", "id", "text"), "name": FilterField("name", "name", "text"),
+    "id": FilterField("id", "id", "text"),
+    "name": FilterField("name", "name", "text"),
     "bands": FilterField("bands", "bands", "text", is_array=True),
     "function_name": FilterField("function_name", "function_name", "text"),
     "data_type": FilterField("data_type", "data_type", "text"),
@@ -253,8 +328,14 @@ class DerivedBandViewSet(viewsets.ViewSet):
             if limit == 0:
                 return Response({"data": [], "meta": {"count": len(bands)}, "links": {}, "jsonapi": JSONAPI_VERSION})
             bands = bands[:limit]
-        return Response({"data": [self.resource(b) for b in bands], "meta": {"count": len(bands)},
-                         "links": {"self": request.build_absolute_uri(request.path)}, "jsonapi": JSONAPI_VERSION})
+        return Response(
+            {
+                "data": [self.resource(b) for b in bands],
+                "meta": {"count": len(bands)},
+                "links": {"self": request.build_absolute_uri(request.path)},
+                "jsonapi": JSONAPI_VERSION,
+            }
+        )
 
     def candidates_for(self, request: Request, pk: str | None):
         if pk is None:
@@ -274,8 +355,14 @@ class DerivedBandViewSet(viewsets.ViewSet):
 
     @extend_schema(operation_id="derived_bands_list")
     def list(self, request: Request) -> Response:
-        return Response({"data": [self.resource(b) for b in DERIVED_BANDS], "meta": {"count": len(DERIVED_BANDS)},
-                         "links": {"self": request.build_absolute_uri(request.path)}, "jsonapi": JSONAPI_VERSION})
+        return Response(
+            {
+                "data": [self.resource(b) for b in DERIVED_BANDS],
+                "meta": {"count": len(DERIVED_BANDS)},
+                "links": {"self": request.build_absolute_uri(request.path)},
+                "jsonapi": JSONAPI_VERSION,
+            }
+        )
 
 
 document_schema(ProductViewSet)

@@ -66,8 +66,9 @@ class ImageExportView(_PixelGetView):
 
     @extend_schema(responses={(200, "image/tiff"): OpenApiTypes.BINARY})
     def get(self, request: Request, image_id: str, fmt: str) -> HttpResponse:
-        return _download(exports.image_export(user=request.user, image_id=image_id, params=request.query_params,
-                                              fmt=fmt))
+        return _download(
+            exports.image_export(user=request.user, image_id=image_id, params=request.query_params, fmt=fmt)
+        )
 
 
 class MosaicExportView(_PixelGetView):
@@ -88,8 +89,7 @@ class TileView(_PixelGetView):
         if plan.etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
             response = HttpResponseNotModified()
         else:
-            response = HttpResponse(tiles.render_tile(plan=plan, query=query),
-                                    content_type=tiles.FORMATS[fmt][1])
+            response = HttpResponse(tiles.render_tile(plan=plan, query=query), content_type=tiles.FORMATS[fmt][1])
         response["ETag"] = plan.etag
         # Private: what a tile shows depends on who asks (restricted images); revalidation is one cheap query.
         response["Cache-Control"] = f"private, max-age={settings.RASTER_TILE_MAX_AGE}"

@@ -42,19 +42,35 @@ def square(x: float, y: float, size: float = 1.0) -> GEOSGeometry:
     return GEOSGeometry(json.dumps({"type": "Polygon", "coordinates": [ring]}), srid=4326)
 
 
-def add_images(product: Product, count: int, *, start: int = 0, rng: random.Random | None = None,
-               suffix: str = "") -> list[Image]:
+def add_images(
+    product: Product, count: int, *, start: int = 0, rng: random.Random | None = None, suffix: str = ""
+) -> list[Image]:
     rng = rng or random.Random(start)
     images = []
     for k in range(start, start + count):
         cloud = None if k % 7 == 3 else round(rng.random(), 2)  # ties and nulls on purpose
         name = f"img-{k:05d}{suffix}"
-        images.append(Image(
-            id=f"{product.pk}:{name}", product=product, name=name, geometry=square(k % 20, k % 10),
-            acquired=dt.datetime(2020, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=k), cs_code="EPSG:4326",
-            geotrans=[0, 1, 0, 0, 0, -1], x_pixels=10, y_pixels=10, cloud_fraction=cloud, tags=["t"],
-            provider_id="p", files=[{"href": f"gs://b/{k}.tif", "size_bytes": 10, "hash": "h"}], size_bytes=10,
-            owners=list(product.owners), readers=list(product.readers), writers=list(product.writers)))
+        images.append(
+            Image(
+                id=f"{product.pk}:{name}",
+                product=product,
+                name=name,
+                geometry=square(k % 20, k % 10),
+                acquired=dt.datetime(2020, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=k),
+                cs_code="EPSG:4326",
+                geotrans=[0, 1, 0, 0, 0, -1],
+                x_pixels=10,
+                y_pixels=10,
+                cloud_fraction=cloud,
+                tags=["t"],
+                provider_id="p",
+                files=[{"href": f"gs://b/{k}.tif", "size_bytes": 10, "hash": "h"}],
+                size_bytes=10,
+                owners=list(product.owners),
+                readers=list(product.readers),
+                writers=list(product.writers),
+            )
+        )
     return Image.objects.bulk_create(images)
 
 
@@ -65,8 +81,9 @@ def alice():
 
 @pytest.fixture
 def product(alice):
-    return Product.objects.create(id=PRODUCT, namespace="acme", name="perf", owners=[f"user:{alice.namespace}"],
-                                  readers=["org:acme"])
+    return Product.objects.create(
+        id=PRODUCT, namespace="acme", name="perf", owners=[f"user:{alice.namespace}"], readers=["org:acme"]
+    )
 
 
 @pytest.fixture
@@ -81,8 +98,10 @@ def put(client, path: str, body: dict, **extra):
 
 
 def search_body(**extra) -> dict:
-    body = {"filter": json.dumps([{"op": "eq", "name": "product_id", "val": PRODUCT}], separators=(",", ":")),
-            "include": "product"}
+    body = {
+        "filter": json.dumps([{"op": "eq", "name": "product_id", "val": PRODUCT}], separators=(",", ":")),
+        "include": "product",
+    }
     body.update(extra)
     return body
 
@@ -131,8 +150,13 @@ def test_summary_is_one_query(client, product):
 
 
 # ---- keyset pagination -----------------------------------------------------------------------------------
-SORTS = [None, Sort("cloud_fraction", "cloud_fraction", False), Sort("cloud_fraction", "cloud_fraction", True),
-         Sort("acquired", "acquired", True), Sort("id", "pk", True)]
+SORTS = [
+    None,
+    Sort("cloud_fraction", "cloud_fraction", False),
+    Sort("cloud_fraction", "cloud_fraction", True),
+    Sort("acquired", "acquired", True),
+    Sort("id", "pk", True),
+]
 
 
 def walk(queryset_factory, sort, size, between=None) -> list[str]:
@@ -188,8 +212,12 @@ def test_continuation_over_http_follows_the_same_order(client, product):
     body = search_body(sort="cloud_fraction")
     response = put(client, "images", {**body, "limit": 1000})
     ids = [item["id"] for item in response.json()["data"]]
-    expected = [image.pk for image in order_queryset(Image.objects.filter(product=product),
-                                                      Sort("cloud_fraction", "cloud_fraction", False))]
+    expected = [
+        image.pk
+        for image in order_queryset(
+            Image.objects.filter(product=product), Sort("cloud_fraction", "cloud_fraction", False)
+        )
+    ]
     assert ids == expected
     from django.test import override_settings
 
@@ -228,8 +256,9 @@ def viewset_for(user: User) -> ImageViewSet:
 @pytest.fixture
 def analyzed(product):
     """2,000 images over a 20°×10° grid and two products, with planner statistics."""
-    other = Product.objects.create(id="acme:other", namespace="acme", owners=list(product.owners),
-                                   readers=list(product.readers))
+    other = Product.objects.create(
+        id="acme:other", namespace="acme", owners=list(product.owners), readers=list(product.readers)
+    )
     add_images(product, 1500)
     add_images(other, 500)
     with connection.cursor() as cursor:
@@ -243,8 +272,10 @@ def test_intersects_uses_the_spatial_index(alice, analyzed):
     plan = explain(order_queryset(viewset_for(alice).search_queryset(search), None)[:101])
     # The GiST on (product, geometry) or on geometry, with the bounding-box test as its index condition.
     assert "image_product_geometry" in plan or "imagery_image_geometry" in plan, plan
-    assert "Index Cond: (((product_id)::text = 'acme:perf'::text) AND (geometry &&" in plan or \
-        "Index Cond: (geometry &&" in plan, plan
+    assert (
+        "Index Cond: (((product_id)::text = 'acme:perf'::text) AND (geometry &&" in plan
+        or "Index Cond: (geometry &&" in plan
+    ), plan
 
 
 def test_keyset_bound_is_an_index_condition(alice, analyzed):
@@ -261,9 +292,13 @@ def test_keyset_bound_is_an_index_condition(alice, analyzed):
 
 
 def test_default_order_within_a_product_and_date_range_avoids_the_primary_key_walk(alice, analyzed):
-    body = json.dumps([{"op": "eq", "name": "product_id", "val": PRODUCT},
-                       {"name": "acquired", "op": "gte", "val": "2022-01-01"},
-                       {"name": "acquired", "op": "lt", "val": "2023-01-01"}])
+    body = json.dumps(
+        [
+            {"op": "eq", "name": "product_id", "val": PRODUCT},
+            {"name": "acquired", "op": "gte", "val": "2022-01-01"},
+            {"name": "acquired", "op": "lt", "val": "2023-01-01"},
+        ]
+    )
     queryset = viewset_for(alice).search_queryset(SearchRequest(filter=body))
     plan = explain(order_queryset(queryset, None)[:101])
     assert "imagery_image_pkey" not in plan, plan
@@ -295,13 +330,22 @@ def test_fast_serialization_equals_drf(alice, product):
     image.brightness_temperature_k1_k2 = [[1.0, 2.0]]
     image.extra_properties = {"a": 1, "b": "x"}
     image.save()
-    band = Band.objects.create(id=f"{PRODUCT}:red", product=product, name="red", type="spectral", data_range=[0, 1],
-                               wavelength_nm_center=650.0, owners=list(product.owners))
+    band = Band.objects.create(
+        id=f"{PRODUCT}:red",
+        product=product,
+        name="red",
+        type="spectral",
+        data_range=[0, 1],
+        wavelength_nm_center=650.0,
+        owners=list(product.owners),
+    )
     request = APIRequestFactory().get("/")
     request.user = alice
-    for serializer_class, instance in ((ImageSerializer, Image.objects.get(pk=image.pk)),
-                                       (ProductSerializer, Product.objects.get(pk=PRODUCT)),
-                                       (BandSerializer, Band.objects.get(pk=band.pk))):
+    for serializer_class, instance in (
+        (ImageSerializer, Image.objects.get(pk=image.pk)),
+        (ProductSerializer, Product.objects.get(pk=PRODUCT)),
+        (BandSerializer, Band.objects.get(pk=band.pk)),
+    ):
         serializer = serializer_class(context={"request": request})
         fast = serializer.to_representation(instance)
         generic = drf_representation(serializer_class(context={"request": request}), instance)

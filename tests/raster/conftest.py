@@ -13,8 +13,10 @@ def raster_storage(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {
         **settings.STORAGES,
-        "imagery": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                    "OPTIONS": {"location": str(tmp_path / "media" / "imagery"), "base_url": None}},
+        "imagery": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media" / "imagery"), "base_url": None},
+        },
     }
     return settings
 

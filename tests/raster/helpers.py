@@ -36,20 +36,37 @@ def make_product(user, local_id: str, bands: list[dict[str, Any]]):
 
 
 def rgb_bands(*, nodata: float | None = 0, display_range=(0, 255)) -> list[dict[str, Any]]:
-    return [{"name": name, "data_type": "Byte", "band_index": index, "nodata": nodata, "data_range": [0, 255],
-             "display_range": list(display_range)} for index, name in enumerate(("red", "green", "blue"))]
+    return [
+        {
+            "name": name,
+            "data_type": "Byte",
+            "band_index": index,
+            "nodata": nodata,
+            "data_range": [0, 255],
+            "display_range": list(display_range),
+        }
+        for index, name in enumerate(("red", "green", "blue"))
+    ]
 
 
-def write_cog(path: Path, data: np.ndarray, *, crs: str, transform: Affine, nodata: float | None,
-              overviews: int = 2) -> None:
+def write_cog(
+    path: Path, data: np.ndarray, *, crs: str, transform: Affine, nodata: float | None, overviews: int = 2
+) -> None:
     """A COG like ingest writes (DEFLATE, 512 blocks) with `overviews` power-of-two overview levels."""
-    profile = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1], "count": data.shape[0],
-               "dtype": data.dtype.name, "crs": crs, "transform": transform, "nodata": nodata}
+    profile = {
+        "driver": "GTiff",
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": data.shape[0],
+        "dtype": data.dtype.name,
+        "crs": crs,
+        "transform": transform,
+        "nodata": nodata,
+    }
     plain = path.with_suffix(".plain.tif")
     with rasterio.open(plain, "w", **profile) as dst:
         dst.write(data)
-    options = {"OVERVIEWS": "NONE"} if not overviews else {"OVERVIEWS": "IGNORE_EXISTING",
-                                                          "OVERVIEW_COUNT": overviews}
+    options = {"OVERVIEWS": "NONE"} if not overviews else {"OVERVIEWS": "IGNORE_EXISTING", "OVERVIEW_COUNT": overviews}
     with rasterio.open(plain) as src:
         rasterio.shutil.copy(src, path, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512, **options)
     plain.unlink()
@@ -67,15 +84,30 @@ def store_file(path: Path, *, namespace: str = "tests") -> dict[str, Any]:
 def footprint(crs, transform: Affine, width: int, height: int) -> dict[str, Any]:
     """The image's bounds as a densified EPSG:4326 polygon."""
     steps = np.linspace(0, 1, 11)
-    ring = ([(s * width, 0) for s in steps] + [(width, s * height) for s in steps]
-            + [((1 - s) * width, height) for s in steps] + [(0, (1 - s) * height) for s in steps])
+    ring = (
+        [(s * width, 0) for s in steps]
+        + [(width, s * height) for s in steps]
+        + [((1 - s) * width, height) for s in steps]
+        + [(0, (1 - s) * height) for s in steps]
+    )
     coords = [transform @ point for point in ring]
     coords.append(coords[0])
     return transform_geom(crs, "EPSG:4326", {"type": "Polygon", "coordinates": [coords]})
 
 
-def make_image(user, product, name: str, data: np.ndarray, *, crs: str, transform: Affine,
-               nodata: float | None = 0, tmp_path: Path, overviews: int = 2, **attributes):
+def make_image(
+    user,
+    product,
+    name: str,
+    data: np.ndarray,
+    *,
+    crs: str,
+    transform: Affine,
+    nodata: float | None = 0,
+    tmp_path: Path,
+    overviews: int = 2,
+    **attributes,
+):
     """Write `data` (bands, rows, cols) as a stored COG and create its Image (ACLs inherited from the product)."""
     from catalogsite.geo import parse_geometry
     from imagery.services import image_create
@@ -83,10 +115,19 @@ def make_image(user, product, name: str, data: np.ndarray, *, crs: str, transfor
     path = tmp_path / f"{name}-{uuid.uuid4().hex[:8]}.tif"
     write_cog(path, data, crs=crs, transform=transform, nodata=nodata, overviews=overviews)
     files = [store_file(path)]
-    fields = {"product_id": product.pk, "name": name, "cs_code": crs, "geotrans": list(transform.to_gdal()),
-              "x_pixels": data.shape[2], "y_pixels": data.shape[1], "files": files,
-              "geometry": parse_geometry(footprint(crs, transform, data.shape[2], data.shape[1])),
-              "acquired": "2020-01-01T00:00:00Z", "storage_state": "available", **attributes}
+    fields = {
+        "product_id": product.pk,
+        "name": name,
+        "cs_code": crs,
+        "geotrans": list(transform.to_gdal()),
+        "x_pixels": data.shape[2],
+        "y_pixels": data.shape[1],
+        "files": files,
+        "geometry": parse_geometry(footprint(crs, transform, data.shape[2], data.shape[1])),
+        "acquired": "2020-01-01T00:00:00Z",
+        "storage_state": "available",
+        **attributes,
+    }
     return image_create(user=user, attributes=fields)
 
 

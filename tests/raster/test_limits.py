@@ -20,31 +20,34 @@ def error(response, status: int) -> str:
     return document["errors"][0]["detail"]
 
 
-@pytest.mark.parametrize(("changes", "needle"), [
-    ({"bands": ["red", "infrared"]}, "infrared"),
-    ({"bands": []}, "bands"),
-    ({"ids": []}, "ids"),
-    ({"srs": "EPSG:999999"}, "srs"),
-    ({"srs": "/etc/passwd"}, "srs"),
-    ({"srs": "+proj=utm +init=epsg:4326"}, "srs"),
-    ({"outputBoundsSRS": "not a crs"}, "outputBoundsSRS"),
-    ({"outputBounds": [500, 0, 100, 10]}, "wrong order"),
-    ({"outputBounds": [0, 0, 1]}, "outputBounds"),
-    ({"resolution": -5}, "resolution"),
-    ({"resolution": "fine"}, "resolution"),
-    ({"outsize": [10, 10]}, "either resolution or outsize"),
-    ({"resampleAlg": "sinc"}, "resampleAlg"),
-    ({"ot": "Int8"}, "ot"),
-    ({"scales": [[0, 1, 2]] * 3}, "scales"),
-    ({"scales": [None]}, "scales"),
-    ({"of": "npz"}, "blosc"),
-    ({"output_window": [0, 0, 5, 5]}, "output_window"),
-    ({"processing_level": "surface"}, "processing_level"),
-    ({"mask_nodata": "yes"}, "mask_nodata"),
-    ({"shape": "{\"type\": \"Polygon\"}"}, "shape"),
-    ({"shape": "POLYGON ((0 0, 1 1"}, "shape"),
-    ({"secret": 1}, "secret"),
-])
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"bands": ["red", "infrared"]}, "infrared"),
+        ({"bands": []}, "bands"),
+        ({"ids": []}, "ids"),
+        ({"srs": "EPSG:999999"}, "srs"),
+        ({"srs": "/etc/passwd"}, "srs"),
+        ({"srs": "+proj=utm +init=epsg:4326"}, "srs"),
+        ({"outputBoundsSRS": "not a crs"}, "outputBoundsSRS"),
+        ({"outputBounds": [500, 0, 100, 10]}, "wrong order"),
+        ({"outputBounds": [0, 0, 1]}, "outputBounds"),
+        ({"resolution": -5}, "resolution"),
+        ({"resolution": "fine"}, "resolution"),
+        ({"outsize": [10, 10]}, "either resolution or outsize"),
+        ({"resampleAlg": "sinc"}, "resampleAlg"),
+        ({"ot": "Int8"}, "ot"),
+        ({"scales": [[0, 1, 2]] * 3}, "scales"),
+        ({"scales": [None]}, "scales"),
+        ({"of": "npz"}, "blosc"),
+        ({"output_window": [0, 0, 5, 5]}, "output_window"),
+        ({"processing_level": "surface"}, "processing_level"),
+        ({"mask_nodata": "yes"}, "mask_nodata"),
+        ({"shape": '{"type": "Polygon"}'}, "shape"),
+        ({"shape": "POLYGON ((0 0, 1 1"}, "shape"),
+        ({"secret": 1}, "secret"),
+    ],
+)
 def test_bad_requests_are_400(alice_client, rgb_image, changes, needle):
     detail = error(npz(alice_client, native_body(rgb_image, **changes)), 400)
     assert needle.lower() in detail.lower()
@@ -73,22 +76,40 @@ def test_output_beyond_the_pixel_budget_is_refused_before_reading(alice_client, 
 def test_derived_band_sources_count_in_the_budget(alice_client, rgb_image, settings, rgb_product, alice):
     from products.services import band_create
 
-    band_create(user=alice, attributes={"product_id": rgb_product.pk, "name": "gr", "type": "generic",
-                                        "data_type": "UInt16", "derived_params": {"function": "ndi_uint16",
-                                                                                  "bands": ["green", "red"]}})
+    band_create(
+        user=alice,
+        attributes={
+            "product_id": rgb_product.pk,
+            "name": "gr",
+            "type": "generic",
+            "data_type": "UInt16",
+            "derived_params": {"function": "ndi_uint16", "bands": ["green", "red"]},
+        },
+    )
     settings.RASTER_MAX_PIXELS = 791 * 718 * 2
     error(npz(alice_client, native_body(rgb_image, bands=["gr"], resolution=None, outsize=[791, 718])), 400)
     settings.RASTER_MAX_PIXELS = 791 * 718 * 3
-    assert npz(alice_client, native_body(rgb_image, bands=["gr"], resolution=None, outsize=[791, 718],
-                                         ot="UInt16")).status_code == 200
+    assert (
+        npz(
+            alice_client, native_body(rgb_image, bands=["gr"], resolution=None, outsize=[791, 718], ot="UInt16")
+        ).status_code
+        == 200
+    )
 
 
 def test_unknown_derived_function_and_missing_source_band(alice_client, rgb_image, rgb_product, alice):
     from products.services import band_create
 
-    band_create(user=alice, attributes={"product_id": rgb_product.pk, "name": "weird", "type": "generic",
-                                        "data_type": "UInt16", "derived_params": {"function": "magic",
-                                                                                  "bands": ["red"]}})
+    band_create(
+        user=alice,
+        attributes={
+            "product_id": rgb_product.pk,
+            "name": "weird",
+            "type": "generic",
+            "data_type": "UInt16",
+            "derived_params": {"function": "magic", "bands": ["red"]},
+        },
+    )
     assert "magic" in error(npz(alice_client, native_body(rgb_image, bands=["weird"])), 400)
     # derived:ndvi needs nir, which an RGB product lacks
     assert "nir" in error(npz(alice_client, native_body(rgb_image, bands=["derived:ndvi"])), 400)
@@ -101,8 +122,9 @@ def test_unreadable_files_are_422(alice_client, rgb_image, tmp_path):
     corrupt.write_bytes((DATA / "corrupt.tif").read_bytes())
     with rasterio.open(corrupt) as src:
         transform, crs, width, height = src.transform, src.crs.to_string(), src.width, src.height
-    Image.objects.filter(pk=rgb_image.pk).update(files=[store_file(corrupt)], geotrans=list(transform.to_gdal()),
-                                                 cs_code=crs, x_pixels=width, y_pixels=height)
+    Image.objects.filter(pk=rgb_image.pk).update(
+        files=[store_file(corrupt)], geotrans=list(transform.to_gdal()), cs_code=crs, x_pixels=width, y_pixels=height
+    )
     body = native_body(Image.objects.get(pk=rgb_image.pk), bands=["red"])
     detail = error(npz(alice_client, body), 422)
     assert "cannot be read" in detail and str(tmp_path) not in detail

@@ -16,11 +16,26 @@ def native_body(image, **changes):
     """What Image.ndarray("red green blue") sends for the image's own grid (client geocontext defaults)."""
     gt = image.geotrans
     bounds = [gt[0], gt[3] + gt[5] * image.y_pixels, gt[0] + gt[1] * image.x_pixels, gt[3]]
-    body = {"ids": [image.pk], "bands": ["red", "green", "blue"], "scales": None, "ot": "Byte",
-            "srs": image.cs_code, "resolution": gt[1], "shape": None, "outputBounds": bounds,
-            "outputBoundsSRS": image.cs_code, "outsize": None, "targetAlignedPixels": False, "resampleAlg": "near",
-            "processing_level": None, "output_window": None, "of": "blosc", "mask_nodata": True,
-            "mask_alpha": False, "drop_alpha": False}
+    body = {
+        "ids": [image.pk],
+        "bands": ["red", "green", "blue"],
+        "scales": None,
+        "ot": "Byte",
+        "srs": image.cs_code,
+        "resolution": gt[1],
+        "shape": None,
+        "outputBounds": bounds,
+        "outputBoundsSRS": image.cs_code,
+        "outsize": None,
+        "targetAlignedPixels": False,
+        "resampleAlg": "near",
+        "processing_level": None,
+        "output_window": None,
+        "of": "blosc",
+        "mask_nodata": True,
+        "mask_alpha": False,
+        "drop_alpha": False,
+    }
     body.update(changes)
     return body
 
@@ -69,8 +84,15 @@ def test_stream_layout_and_raster_info(alice_client, rgb_image):
 
 
 def test_reprojection_bilinear_and_outsize(alice_client, rgb_image):
-    body = native_body(rgb_image, srs="EPSG:4326", resolution=None, outputBounds=[-78, 24, -77, 25],
-                       outputBoundsSRS="EPSG:4326", outsize=[200, 100], resampleAlg="bilinear")
+    body = native_body(
+        rgb_image,
+        srs="EPSG:4326",
+        resolution=None,
+        outputBounds=[-78, 24, -77, 25],
+        outputBoundsSRS="EPSG:4326",
+        outsize=[200, 100],
+        resampleAlg="bilinear",
+    )
     metadata, array = read_npz(npz(alice_client, body))
     assert array.shape == (3, 100, 200)
     assert metadata["geoTransform"] == pytest.approx([-78, 0.005, 0, 25, 0, -0.01])
@@ -79,8 +101,9 @@ def test_reprojection_bilinear_and_outsize(alice_client, rgb_image):
 
 
 def test_target_aligned_pixels_snap_the_bounds(alice_client, rgb_image):
-    body = native_body(rgb_image, resolution=1000.0, outputBounds=[102_345, 2_700_010, 150_001, 2_750_500],
-                       targetAlignedPixels=True)
+    body = native_body(
+        rgb_image, resolution=1000.0, outputBounds=[102_345, 2_700_010, 150_001, 2_750_500], targetAlignedPixels=True
+    )
     metadata, array = read_npz(npz(alice_client, body))
     assert metadata["geoTransform"] == pytest.approx([102_000, 1000, 0, 2_751_000, 0, -1000])
     assert array.shape == (3, 51, 49)
@@ -106,8 +129,15 @@ def test_coarse_reads_use_the_cog_overviews(alice_client, rgb_image, monkeypatch
 
 def test_mosaic_last_id_on_top_and_stack_order(alice, alice_client, rgb_product, rgb_image, tmp_path):
     data, transform, crs = rgb_source()
-    shifted = make_image(alice, rgb_product, "shifted", np.where(data > 0, 200, 0).astype(np.uint8), crs=crs,
-                         transform=transform * Affine.translation(100, 0), tmp_path=tmp_path)
+    shifted = make_image(
+        alice,
+        rgb_product,
+        "shifted",
+        np.where(data > 0, 200, 0).astype(np.uint8),
+        crs=crs,
+        transform=transform * Affine.translation(100, 0),
+        tmp_path=tmp_path,
+    )
     body = native_body(rgb_image, ids=[rgb_image.pk, shifted.pk], resolution=None, outsize=[791, 718])
     _, top_last = read_npz(npz(alice_client, body))
     _, top_first = read_npz(npz(alice_client, {**body, "ids": [shifted.pk, rgb_image.pk]}))
@@ -121,8 +151,10 @@ def test_mosaic_last_id_on_top_and_stack_order(alice, alice_client, rgb_product,
 
 
 def test_cutline_masks_outside_the_shape(alice_client, rgb_image):
-    shape = {"type": "Polygon", "coordinates": [[[-78.0, 24.0], [-77.5, 24.0], [-77.5, 24.5], [-78.0, 24.5],
-                                                 [-78.0, 24.0]]]}
+    shape = {
+        "type": "Polygon",
+        "coordinates": [[[-78.0, 24.0], [-77.5, 24.0], [-77.5, 24.5], [-78.0, 24.5], [-78.0, 24.0]]],
+    }
     import json
 
     _, full = read_npz(npz(alice_client, native_body(rgb_image)))
@@ -130,8 +162,9 @@ def test_cutline_masks_outside_the_shape(alice_client, rgb_image):
     assert cut.mask.sum() > full.mask.sum()
     inside = ~cut.mask
     assert inside.any() and np.array_equal(cut.data[inside], full.data[inside])
-    _, wkt = read_npz(npz(alice_client, native_body(rgb_image, shape="POLYGON ((-78 24, -77.5 24, -77.5 24.5, "
-                                                                       "-78 24.5, -78 24))")))
+    _, wkt = read_npz(
+        npz(alice_client, native_body(rgb_image, shape="POLYGON ((-78 24, -77.5 24, -77.5 24.5, -78 24.5, -78 24))"))
+    )
     assert np.array_equal(wkt.mask, cut.mask)
 
 
@@ -139,8 +172,9 @@ def test_mask_nodata_false_keeps_nodata_values_but_masks_outside_the_image(alice
     gt = rgb_image.geotrans
     bounds = [gt[0] - 3000, gt[3] - 30000, gt[0] + 30000, gt[3] + 3000]
     _, masked = read_npz(npz(alice_client, native_body(rgb_image, outputBounds=bounds, resolution=gt[1])))
-    _, unmasked = read_npz(npz(alice_client, native_body(rgb_image, outputBounds=bounds, resolution=gt[1],
-                                                         mask_nodata=False)))
+    _, unmasked = read_npz(
+        npz(alice_client, native_body(rgb_image, outputBounds=bounds, resolution=gt[1], mask_nodata=False))
+    )
     assert unmasked.mask.sum() < masked.mask.sum()
     assert unmasked.mask[:, :, :5].all() and unmasked.mask[:, :5, :].all()  # west and north of the image
     assert not unmasked.mask[:, 20:, 20:].any()  # inside the image nothing is masked, not even nodata
@@ -149,19 +183,38 @@ def test_mask_nodata_false_keeps_nodata_values_but_masks_outside_the_image(alice
 def test_alpha_masks_all_bands_and_is_dropped(alice, alice_client, tmp_path):
     from tests.raster.helpers import make_product
 
-    bands = [{"name": n, "data_type": "Byte", "band_index": i, "data_range": [0, 255]}
-             for i, n in enumerate(("red", "green", "blue"))]
-    bands.append({"name": "alpha", "type": "mask", "data_type": "Byte", "band_index": 3, "is_alpha": True,
-                  "data_range": [0, 1]})
+    bands = [
+        {"name": n, "data_type": "Byte", "band_index": i, "data_range": [0, 255]}
+        for i, n in enumerate(("red", "green", "blue"))
+    ]
+    bands.append(
+        {"name": "alpha", "type": "mask", "data_type": "Byte", "band_index": 3, "is_alpha": True, "data_range": [0, 1]}
+    )
     product = make_product(alice, "withalpha", bands)
     data = np.full((4, 64, 64), 9, dtype=np.uint8)
     data[3] = 1
     data[3, :, :16] = 0
-    image = make_image(alice, product, "a", data, crs="EPSG:32618", transform=Affine(10, 0, 500000, 0, -10, 10000),
-                       nodata=None, tmp_path=tmp_path)
-    base = {"ids": [image.pk], "bands": ["red", "green", "alpha"], "scales": [None, None], "ot": "Byte",
-            "srs": "EPSG:32618", "outputBounds": [500000, 9360, 500640, 10000], "resolution": 10.0,
-            "mask_alpha": True, "drop_alpha": True}
+    image = make_image(
+        alice,
+        product,
+        "a",
+        data,
+        crs="EPSG:32618",
+        transform=Affine(10, 0, 500000, 0, -10, 10000),
+        nodata=None,
+        tmp_path=tmp_path,
+    )
+    base = {
+        "ids": [image.pk],
+        "bands": ["red", "green", "alpha"],
+        "scales": [None, None],
+        "ot": "Byte",
+        "srs": "EPSG:32618",
+        "outputBounds": [500000, 9360, 500640, 10000],
+        "resolution": 10.0,
+        "mask_alpha": True,
+        "drop_alpha": True,
+    }
     _, dropped = read_npz(npz(alice_client, base))
     assert dropped.shape == (2, 64, 64)
     assert dropped.mask[:, :, :16].all() and not dropped.mask[:, :, 16:].any()
@@ -172,19 +225,35 @@ def test_alpha_masks_all_bands_and_is_dropped(alice, alice_client, tmp_path):
 def test_derived_ndvi_on_the_wire_and_with_derived_params(alice, alice_client, tmp_path):
     from tests.raster.helpers import make_product
 
-    product = make_product(alice, "veg", [
-        {"name": "red", "data_type": "UInt16", "band_index": 0, "data_range": [0, 10000], "nodata": 0},
-        {"name": "nir", "data_type": "UInt16", "band_index": 1, "data_range": [0, 10000], "nodata": 0},
-        {"name": "myndvi", "data_type": "UInt16", "data_range": [0, 65535], "physical_range": [-1, 1],
-         "derived_params": {"function": "ndi_uint16", "bands": ["nir", "red"]}},
-    ])
+    product = make_product(
+        alice,
+        "veg",
+        [
+            {"name": "red", "data_type": "UInt16", "band_index": 0, "data_range": [0, 10000], "nodata": 0},
+            {"name": "nir", "data_type": "UInt16", "band_index": 1, "data_range": [0, 10000], "nodata": 0},
+            {
+                "name": "myndvi",
+                "data_type": "UInt16",
+                "data_range": [0, 65535],
+                "physical_range": [-1, 1],
+                "derived_params": {"function": "ndi_uint16", "bands": ["nir", "red"]},
+            },
+        ],
+    )
     rng = np.random.default_rng(1)
     data = rng.integers(0, 10000, size=(2, 50, 60), dtype=np.uint16)
     data[:, :5, :5] = 0
-    image = make_image(alice, product, "v", data, crs="EPSG:32618", transform=Affine(10, 0, 500000, 0, -10, 10000),
-                       tmp_path=tmp_path)
-    body = {"ids": [image.pk], "bands": ["derived:ndvi", "myndvi"], "ot": "UInt16", "srs": "EPSG:32618",
-            "outputBounds": [500000, 9500, 500600, 10000], "resolution": 10.0}
+    image = make_image(
+        alice, product, "v", data, crs="EPSG:32618", transform=Affine(10, 0, 500000, 0, -10, 10000), tmp_path=tmp_path
+    )
+    body = {
+        "ids": [image.pk],
+        "bands": ["derived:ndvi", "myndvi"],
+        "ot": "UInt16",
+        "srs": "EPSG:32618",
+        "outputBounds": [500000, 9500, 500600, 10000],
+        "resolution": 10.0,
+    }
     _, array = read_npz(npz(alice_client, body))
     red, nir = data[0].astype(float), data[1].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -194,8 +263,9 @@ def test_derived_ndvi_on_the_wire_and_with_derived_params(alice, alice_client, t
     for band in (0, 1):
         assert np.array_equal(array.mask[band], invalid)
         assert np.array_equal(array.data[band][~invalid], expected[~invalid].astype(np.uint16))
-    _, physical = read_npz(npz(alice_client, {**body, "bands": ["derived:ndvi"], "ot": "Float64",
-                                              "scales": [[0, 65535, -1, 1]]}))
+    _, physical = read_npz(
+        npz(alice_client, {**body, "bands": ["derived:ndvi"], "ot": "Float64", "scales": [[0, 65535, -1, 1]]})
+    )
     assert np.abs(physical.data[0][~invalid] - ndi[~invalid]).max() < 2 / 65535
 
 

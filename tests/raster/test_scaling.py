@@ -22,14 +22,28 @@ class ClientBand:
 
 
 BANDS = {
-    "red": {"band_type": "spectral", "data_type": "UInt16", "data_range": [0, 10000], "display_range": [0, 4000],
-            "physical_range": [0.0, 1.0]},
-    "green": {"band_type": "spectral", "data_type": "UInt16", "data_range": [0, 10000], "display_range": [0, 4000],
-              "physical_range": [0.0, 1.0]},
+    "red": {
+        "band_type": "spectral",
+        "data_type": "UInt16",
+        "data_range": [0, 10000],
+        "display_range": [0, 4000],
+        "physical_range": [0.0, 1.0],
+    },
+    "green": {
+        "band_type": "spectral",
+        "data_type": "UInt16",
+        "data_range": [0, 10000],
+        "display_range": [0, 4000],
+        "physical_range": [0.0, 1.0],
+    },
     "byte": {"band_type": "spectral", "data_type": "Byte", "data_range": [0, 255]},
     "legacy": {"band_type": "spectral"},
-    "temp": {"band_type": "generic", "data_type": "Int16", "data_range": [-1000, 1000],
-             "physical_range": [-100.0, 100.0]},
+    "temp": {
+        "band_type": "generic",
+        "data_type": "Int16",
+        "data_range": [-1000, 1000],
+        "physical_range": [-100.0, 100.0],
+    },
     "alpha": {"band_type": "mask", "data_type": "Byte", "data_range": [0, 1]},
     "cls": {"band_type": "class", "data_type": "Byte", "data_range": [0, 255]},
     "f32": {"band_type": "generic", "data_type": "Float32", "data_range": [0.0, 1.0]},
@@ -62,9 +76,14 @@ CASES = [
 
 def props(name: str) -> scaling.BandProperties:
     raw = BANDS[name]
-    return scaling.BandProperties.of(name=name, band_type=raw["band_type"], data_type=raw.get("data_type"),
-                                     data_range=raw.get("data_range"), display_range=raw.get("display_range"),
-                                     physical_range=raw.get("physical_range"))
+    return scaling.BandProperties.of(
+        name=name,
+        band_type=raw["band_type"],
+        data_type=raw.get("data_type"),
+        data_range=raw.get("data_range"),
+        display_range=raw.get("display_range"),
+        physical_range=raw.get("physical_range"),
+    )
 
 
 @pytest.mark.parametrize(("bands", "spec", "data_type"), CASES)
@@ -76,19 +95,23 @@ def test_same_result_as_the_client(bands, spec, data_type):
     assert (ours[0] is None) == (theirs[0] is None)
     if ours[0] is not None:
         assert [tuple(s) if s is not None else None for s in ours[0]] == [
-            tuple(s) if s is not None else None for s in theirs[0]]
+            tuple(s) if s is not None else None for s in theirs[0]
+        ]
 
 
-@pytest.mark.parametrize(("bands", "spec", "data_type"), [
-    (["red", "green"], "fancy", None),
-    (["red", "green"], [(0, 1, 2)], None),
-    (["red", "green"], [None], None),
-    (["red", "green"], ["display", "physical"], None),
-    (["red"], [("ten%", "90%")], None),
-    (["red"], None, "Int8"),
-    # all-percentage outputs leave neither a mode nor a data type to infer
-    (["red", "green"], [("0%", "100%", "0%", "50%"), ("0%", "100%", "0%", "100%")], None),
-])
+@pytest.mark.parametrize(
+    ("bands", "spec", "data_type"),
+    [
+        (["red", "green"], "fancy", None),
+        (["red", "green"], [(0, 1, 2)], None),
+        (["red", "green"], [None], None),
+        (["red", "green"], ["display", "physical"], None),
+        (["red"], [("ten%", "90%")], None),
+        (["red"], None, "Int8"),
+        # all-percentage outputs leave neither a mode nor a data type to infer
+        (["red", "green"], [("0%", "100%", "0%", "50%"), ("0%", "100%", "0%", "100%")], None),
+    ],
+)
 def test_errors_like_the_client(bands, spec, data_type):
     client_bands = {b: ClientBand(props(b), BANDS[b]) for b in bands}
     with pytest.raises(ValueError):
@@ -97,8 +120,18 @@ def test_errors_like_the_client(bands, spec, data_type):
         scaling.scaling_parameters(bands=[props(b) for b in bands], scaling=spec, data_type=data_type)
 
 
-@pytest.mark.parametrize("types", [["Byte", "UInt16"], ["UInt16", "Int16"], ["Byte", "Int16", "Float32"],
-                                   ["UInt32", "Int16"], ["Float32", "Float64"], ["Int16"], ["Byte", "Float64"]])
+@pytest.mark.parametrize(
+    "types",
+    [
+        ["Byte", "UInt16"],
+        ["UInt16", "Int16"],
+        ["Byte", "Int16", "Float32"],
+        ["UInt32", "Int16"],
+        ["Float32", "Float64"],
+        ["Int16"],
+        ["Byte", "Float64"],
+    ],
+)
 def test_common_data_type_is_the_cast_table(types):
     assert scaling.common_data_type(types) == client_scaling.common_data_type(types)
 

@@ -43,8 +43,14 @@ def test_s3_hrefs_become_vsis3_paths_with_the_storage_credentials(monkeypatch):
 def test_local_hrefs_resolve_inside_the_storage_only(settings, tmp_path):
     location = sources.locate(image_with("storage://imagery/rasters/ns/u/a1/file-0.tif"), 0)
     assert location.path.endswith("/imagery/rasters/ns/u/a1/file-0.tif") and location.env == {}
-    for href in ("storage://imagery/../secret.tif", "storage://imagery//etc/passwd", "https://example.com/x.tif",
-                 "gs://bucket/x.tif", "/etc/passwd", ""):
+    for href in (
+        "storage://imagery/../secret.tif",
+        "storage://imagery//etc/passwd",
+        "https://example.com/x.tif",
+        "gs://bucket/x.tif",
+        "/etc/passwd",
+        "",
+    ):
         with pytest.raises(sources.SourceUnavailable):
             sources.locate(image_with(href), 0)
     with pytest.raises(sources.SourceUnavailable, match="no file 1"):

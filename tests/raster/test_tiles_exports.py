@@ -37,8 +37,9 @@ def test_image_tile_png_with_transparency_and_cache_headers(alice_client, rgb_im
     pixels = picture(response)
     assert pixels.shape == (256, 256, 4)
     assert pixels[..., 3].max() == 255  # the scene has data here
-    again = alice_client.get(f"/raster/v2/tiles/{z}/{x}/{y}.png", {"image": rgb_image.pk},
-                             HTTP_IF_NONE_MATCH=response["ETag"])
+    again = alice_client.get(
+        f"/raster/v2/tiles/{z}/{x}/{y}.png", {"image": rgb_image.pk}, HTTP_IF_NONE_MATCH=response["ETag"]
+    )
     assert again.status_code == 304 and again["ETag"] == response["ETag"]
     other = alice_client.get(f"/raster/v2/tiles/{z}/{x}/{y}.png", {"image": rgb_image.pk, "bands": "red"})
     assert other["ETag"] != response["ETag"]
@@ -67,8 +68,17 @@ def test_product_mosaic_tile_newest_on_top_and_filters(alice, alice_client, rgb_
 
     Image.objects.filter(pk=rgb_image.pk).update(cloud_fraction=0.1)
     data, transform, crs = rgb_source()
-    make_image(alice, rgb_product, "newer", np.where(data > 0, 255, 0).astype(np.uint8), crs=crs,
-               transform=transform, tmp_path=tmp_path, acquired="2020-06-01T00:00:00Z", cloud_fraction=0.9)
+    make_image(
+        alice,
+        rgb_product,
+        "newer",
+        np.where(data > 0, 255, 0).astype(np.uint8),
+        crs=crs,
+        transform=transform,
+        tmp_path=tmp_path,
+        acquired="2020-06-01T00:00:00Z",
+        cloud_fraction=0.9,
+    )
     z, x, y = tile_of(9)
     url = f"/raster/v2/tiles/{z}/{x}/{y}.png"
     newest = picture(alice_client.get(url, {"product": rgb_product.pk, "bands": "red"}))
@@ -76,8 +86,9 @@ def test_product_mosaic_tile_newest_on_top_and_filters(alice, alice_client, rgb_
     assert (newest[..., 0][newest[..., 1] == 255] == 255).all()
     filtered = picture(alice_client.get(url, {"product": rgb_product.pk, "bands": "red", "cloud_fraction__lte": "0.5"}))
     assert (filtered[..., 0][filtered[..., 1] == 255] < 255).any()
-    older = picture(alice_client.get(url, {"product": rgb_product.pk, "bands": "red",
-                                           "acquired_before": "2020-03-01T00:00:00Z"}))
+    older = picture(
+        alice_client.get(url, {"product": rgb_product.pk, "bands": "red", "acquired_before": "2020-03-01T00:00:00Z"})
+    )
     assert np.array_equal(older, filtered)
     bad = alice_client.get(url, {"product": rgb_product.pk, "acquired_before": "yesterday"})
     assert bad.status_code == 400
@@ -86,10 +97,19 @@ def test_product_mosaic_tile_newest_on_top_and_filters(alice, alice_client, rgb_
 def test_single_band_colormap_and_derived_band_tiles(alice, alice_client, rgb_product, rgb_image):
     from products.services import band_create
 
-    band_create(user=alice, attributes={"product_id": rgb_product.pk, "name": "gr", "type": "generic",
-                                        "data_type": "UInt16", "data_range": [0, 65535], "physical_range": [-1, 1],
-                                        "display_range": [0, 65535],
-                                        "derived_params": {"function": "ndi_uint16", "bands": ["green", "red"]}})
+    band_create(
+        user=alice,
+        attributes={
+            "product_id": rgb_product.pk,
+            "name": "gr",
+            "type": "generic",
+            "data_type": "UInt16",
+            "data_range": [0, 65535],
+            "physical_range": [-1, 1],
+            "display_range": [0, 65535],
+            "derived_params": {"function": "ndi_uint16", "bands": ["green", "red"]},
+        },
+    )
     z, x, y = tile_of(9)
     url = f"/raster/v2/tiles/{z}/{x}/{y}.png"
     grey = alice_client.get(url, {"image": rgb_image.pk, "bands": "gr"})
@@ -102,14 +122,17 @@ def test_single_band_colormap_and_derived_band_tiles(alice, alice_client, rgb_pr
     assert jpeg["Content-Type"] == "image/jpeg" and jpeg.content[:3] == b"\xff\xd8\xff"
 
 
-@pytest.mark.parametrize(("path", "params"), [
-    ("/raster/v2/tiles/30/0/0.png", {"image": "x"}),
-    ("/raster/v2/tiles/3/9/0.png", {"image": "x"}),
-    ("/raster/v2/tiles/3/1/1.gif", {"image": "x"}),
-    ("/raster/v2/tiles/3/1/1.png", {}),
-    ("/raster/v2/tiles/3/1/1.png", {"image": "x", "colormap": "rainbowz"}),
-    ("/raster/v2/tiles/3/1/1.png", {"image": "x", "resampling": "sinc"}),
-])
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/raster/v2/tiles/30/0/0.png", {"image": "x"}),
+        ("/raster/v2/tiles/3/9/0.png", {"image": "x"}),
+        ("/raster/v2/tiles/3/1/1.gif", {"image": "x"}),
+        ("/raster/v2/tiles/3/1/1.png", {}),
+        ("/raster/v2/tiles/3/1/1.png", {"image": "x", "colormap": "rainbowz"}),
+        ("/raster/v2/tiles/3/1/1.png", {"image": "x", "resampling": "sinc"}),
+    ],
+)
 def test_bad_tile_requests_are_400(alice_client, path, params):
     response = alice_client.get(path, params)
     assert response.status_code == 400 and response.json()["errors"][0]["status"] == "400"
@@ -159,8 +182,10 @@ def test_png_and_jpeg_downloads_fit_the_default_size(alice_client, rgb_image, se
 
 
 def test_export_with_bbox_crs_and_resolution(alice_client, rgb_image, tmp_path):
-    response = alice_client.get(f"/raster/v2/images/{rgb_image.pk}.tif", {
-        "bands": "red", "bbox": "-78,24,-77,25", "crs": "EPSG:4326", "resolution": "0.01", "resampling": "bilinear"})
+    response = alice_client.get(
+        f"/raster/v2/images/{rgb_image.pk}.tif",
+        {"bands": "red", "bbox": "-78,24,-77,25", "crs": "EPSG:4326", "resolution": "0.01", "resampling": "bilinear"},
+    )
     assert response.status_code == 200, response.content[:300]
     path = tmp_path / "bbox.tif"
     path.write_bytes(response.content)
@@ -171,10 +196,23 @@ def test_export_with_bbox_crs_and_resolution(alice_client, rgb_image, tmp_path):
 
 def test_mosaic_download_of_a_search(alice, alice_client, rgb_product, rgb_image, tmp_path):
     data, transform, crs = rgb_source()
-    make_image(alice, rgb_product, "newer", np.where(data > 0, 250, 0).astype(np.uint8), crs=crs,
-               transform=transform, tmp_path=tmp_path, acquired="2020-06-01T00:00:00Z")
-    params = {"product": rgb_product.pk, "bbox": "-78,24,-77,25", "bands": "red", "resolution": "1000",
-              "crs": "EPSG:32618"}
+    make_image(
+        alice,
+        rgb_product,
+        "newer",
+        np.where(data > 0, 250, 0).astype(np.uint8),
+        crs=crs,
+        transform=transform,
+        tmp_path=tmp_path,
+        acquired="2020-06-01T00:00:00Z",
+    )
+    params = {
+        "product": rgb_product.pk,
+        "bbox": "-78,24,-77,25",
+        "bands": "red",
+        "resolution": "1000",
+        "crs": "EPSG:32618",
+    }
     response = alice_client.get("/raster/v2/mosaic.tif", params)
     assert response.status_code == 200, response.content[:300]
     path = tmp_path / "mosaic.tif"

@@ -15,8 +15,15 @@ import pytest
 
 PASSWORD = "Tessera-ui-test-2024"
 CHROMIUM = os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 # Map tiles must fail deterministically (no network in CI, and never load a third party's tiles from tests):
 # the maps have to work without them. Nothing listens on port 9 (discard) of the loopback address.
@@ -29,8 +36,10 @@ def ui_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {
         **settings.STORAGES,
-        "imagery": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                    "OPTIONS": {"location": str(tmp_path / "media" / "imagery"), "base_url": None}},
+        "imagery": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media" / "imagery"), "base_url": None},
+        },
     }
     settings.UPLOAD_SPOOL_DIR = str(tmp_path / "spool")
     settings.INGEST_WORK_DIR = str(tmp_path / "work")
@@ -46,9 +55,14 @@ def make_login_user(db):
 
     def make(username: str, *, org: str | None = None, org_admin: bool = False, groups=()):
         organization = organization_create(slug=org, name=f"{org.title()} Inc.") if org else None
-        return user_create_or_update(username=username, email=f"{username}@{org or 'example'}.test",
-                                     organization=organization, is_org_admin=org_admin, groups=groups,
-                                     password=PASSWORD)
+        return user_create_or_update(
+            username=username,
+            email=f"{username}@{org or 'example'}.test",
+            organization=organization,
+            is_org_admin=org_admin,
+            groups=groups,
+            password=PASSWORD,
+        )
 
     return make
 

@@ -31,13 +31,29 @@ def make_rgb_product(user, local_id: str = "rgb", name: str = "RGB scenes"):
     with transaction.atomic():
         product = product_create(user=user, requested_id=local_id, attributes={"name": name})
         for band_name, index in RGB_BANDS:
-            band_create(user=user, attributes={"product_id": product.pk, "name": band_name, "type": "spectral",
-                                               "data_type": "Byte", "band_index": index, "data_range": [0, 255]})
+            band_create(
+                user=user,
+                attributes={
+                    "product_id": product.pk,
+                    "name": band_name,
+                    "type": "spectral",
+                    "data_type": "Byte",
+                    "band_index": index,
+                    "data_range": [0, 255],
+                },
+            )
     return product
 
 
-def upload_files(session, product_id: str, paths: list[Path], *, acquired: str = "2021-05-01T10:30",
-                 cloud_fraction: str = "0.1", multi: bool = False) -> None:
+def upload_files(
+    session,
+    product_id: str,
+    paths: list[Path],
+    *,
+    acquired: str = "2021-05-01T10:30",
+    cloud_fraction: str = "0.1",
+    multi: bool = False,
+) -> None:
     page = session.page
     session.goto(f"/uploads/add/?product={product_id}")
     expect(page.locator("#id_product")).to_have_value(product_id)
@@ -258,7 +274,8 @@ def test_a_corrupt_file_fails_and_its_event_says_why(open_browser, make_login_us
     # The uploads list shows the failure first on the dashboard, and the detail page has the event timeline.
     session.goto("/")
     expect(page.locator("#recent-uploads + *, section[aria-labelledby=recent-uploads]").first).to_contain_text(
-        "failure")
+        "failure"
+    )
     session.goto(f"/uploads/?product={product.pk}&status=failure")
     rows = page.locator("main table tbody tr")
     expect(rows).to_have_count(1)
@@ -283,9 +300,16 @@ def test_upload_detail_refreshes_itself_and_cancel_where_allowed(open_browser, m
 
     alice = make_login_user("alice", org="acme", org_admin=True)
     product = make_rgb_product(alice)
-    spec = UploadSpec(product_id=product.pk, image_name="later", image_attributes={"acquired": "2021-01-01"},
-                      upload_type="file", image_files=["later.tif"], overviews=[], overview_resampler=None,
-                      upload_size=None)
+    spec = UploadSpec(
+        product_id=product.pk,
+        image_name="later",
+        image_attributes={"acquired": "2021-01-01"},
+        upload_type="file",
+        image_files=["later.tif"],
+        overviews=[],
+        overview_resampler=None,
+        upload_size=None,
+    )
     with transaction.atomic():
         upload, _ = image_upload_create(user=alice, spec=spec)
     session = open_browser()
@@ -422,8 +446,9 @@ def test_create_a_refresh_token_with_its_snippet_then_revoke_it(open_browser, ma
 
 
 # ---- deleting a product with content -------------------------------------------------------------------------------
-def test_delete_explains_the_conflict_and_deletes_bands_and_images_with_progress(open_browser, make_login_user,
-                                                                                job_worker):
+def test_delete_explains_the_conflict_and_deletes_bands_and_images_with_progress(
+    open_browser, make_login_user, job_worker
+):
     from products.models import Band, Product
 
     alice = make_login_user("alice", org="acme", org_admin=True)

@@ -26,8 +26,16 @@ def product_of(user, local_id: str, *, name: str = "", readers=(), bands=("red",
             product.readers = list(readers)
             product.save()
         for index, band in enumerate(bands):
-            band_create(user=user, attributes={"product_id": product.pk, "name": band, "type": "spectral",
-                                               "data_type": "Byte", "band_index": index})
+            band_create(
+                user=user,
+                attributes={
+                    "product_id": product.pk,
+                    "name": band,
+                    "type": "spectral",
+                    "data_type": "Byte",
+                    "band_index": index,
+                },
+            )
     return product
 
 
@@ -47,11 +55,21 @@ def image_of(product, name: str = "scene", *, preview: bytes | None = None, file
         storage.imagery_storage().save(preview_key, ContentFile(preview))
         preview_file = storage.href_for(preview_key)
     return Image.objects.create(
-        id=f"{product.pk}:{name}", product=product, name=name, owners=product.owners, readers=product.readers,
-        writers=product.writers, geometry=Polygon.from_bbox((10, 50, 11, 51)), acquired="2021-05-01T00:00:00Z",
+        id=f"{product.pk}:{name}",
+        product=product,
+        name=name,
+        owners=product.owners,
+        readers=product.readers,
+        writers=product.writers,
+        geometry=Polygon.from_bbox((10, 50, 11, 51)),
+        acquired="2021-05-01T00:00:00Z",
         files=[{"href": storage.href_for(key), "size_bytes": len(file_bytes), "hash": "abc"}],
-        size_bytes=len(file_bytes), preview_file=preview_file, cs_code="EPSG:4326", geotrans=[0, 1, 0, 0, 0, -1],
-        x_pixels=1, y_pixels=1,
+        size_bytes=len(file_bytes),
+        preview_file=preview_file,
+        cs_code="EPSG:4326",
+        geotrans=[0, 1, 0, 0, 0, -1],
+        x_pixels=1,
+        y_pixels=1,
     )
 
 
@@ -78,10 +96,17 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 def test_every_page_asks_anonymous_visitors_to_log_in(alice):
     product = product_of(alice, "p")
     client = Client()
-    for url in (reverse("dashboard"), reverse("products:product_list"), reverse("products:product_add"),
-                reverse("products:product_detail", args=[product.pk]), reverse("uploads:image_upload_list"),
-                reverse("uploads:image_upload_add"), reverse("accounts:organization_detail"),
-                reverse("accounts:refresh_token_list"), reverse("imagery:image_footprints")):
+    for url in (
+        reverse("dashboard"),
+        reverse("products:product_list"),
+        reverse("products:product_add"),
+        reverse("products:product_detail", args=[product.pk]),
+        reverse("uploads:image_upload_list"),
+        reverse("uploads:image_upload_add"),
+        reverse("accounts:organization_detail"),
+        reverse("accounts:refresh_token_list"),
+        reverse("imagery:image_footprints"),
+    ):
         response = client.get(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith("/login/?next="), url
@@ -92,23 +117,30 @@ def test_another_organizations_private_product_is_invisible_everywhere(alice, ca
     image = image_of(private, preview=PNG)
     client = client_for(carol)
 
-    for url in (reverse("products:product_detail", args=[private.pk]),
-                reverse("products:product_edit", args=[private.pk]),
-                reverse("products:product_share", args=[private.pk]),
-                reverse("products:product_delete", args=[private.pk]),
-                reverse("products:band_add", args=[private.pk]),
-                reverse("products:band_edit", args=[f"{private.pk}:red"]),
-                reverse("products:product_task", args=[private.pk, "delete_related_objects"]),
-                reverse("imagery:image_detail", args=[image.pk]),
-                reverse("imagery:image_preview", args=[image.pk]),
-                reverse("imagery:image_file", args=[image.pk, 0])):
+    for url in (
+        reverse("products:product_detail", args=[private.pk]),
+        reverse("products:product_edit", args=[private.pk]),
+        reverse("products:product_share", args=[private.pk]),
+        reverse("products:product_delete", args=[private.pk]),
+        reverse("products:band_add", args=[private.pk]),
+        reverse("products:band_edit", args=[f"{private.pk}:red"]),
+        reverse("products:product_task", args=[private.pk, "delete_related_objects"]),
+        reverse("imagery:image_detail", args=[image.pk]),
+        reverse("imagery:image_preview", args=[image.pk]),
+        reverse("imagery:image_file", args=[image.pk, 0]),
+    ):
         response = client.get(url)
         assert response.status_code == 404, url
         assert b"Top secret" not in response.content
     assert client.post(reverse("products:product_delete_related", args=[private.pk])).status_code == 404
 
-    for url in (reverse("dashboard"), reverse("products:product_list"), reverse("uploads:image_upload_add"),
-                reverse("uploads:image_upload_list"), f"{reverse('products:product_list')}?q=secret"):
+    for url in (
+        reverse("dashboard"),
+        reverse("products:product_list"),
+        reverse("uploads:image_upload_add"),
+        reverse("uploads:image_upload_list"),
+        f"{reverse('products:product_list')}?q=secret",
+    ):
         response = client.get(url)
         assert response.status_code == 200
         assert b"acme:secret" not in response.content and b"Top secret" not in response.content, url
@@ -129,9 +161,13 @@ def test_a_reader_sees_the_product_but_cannot_change_share_or_delete_it(alice, c
     assert detail.context["can_change"] is False and detail.context["can_share"] is False
     # Readers see only the ACL entries that grant them access (protocol §7.1 redaction).
     assert [value for value, _ in detail.context["acl"]["readers"]] == ["org:globex"]
-    for url in (reverse("products:product_edit", args=[shared.pk]), reverse("products:product_share", args=[shared.pk]),
-                reverse("products:product_delete", args=[shared.pk]), reverse("products:band_add", args=[shared.pk]),
-                reverse("products:band_edit", args=[f"{shared.pk}:red"])):
+    for url in (
+        reverse("products:product_edit", args=[shared.pk]),
+        reverse("products:product_share", args=[shared.pk]),
+        reverse("products:product_delete", args=[shared.pk]),
+        reverse("products:band_add", args=[shared.pk]),
+        reverse("products:band_edit", args=[f"{shared.pk}:red"]),
+    ):
         assert client.get(url).status_code == 403, url
     # Not offered as an upload target: reading is not writing.
     form = client.get(reverse("uploads:image_upload_add")).context["form"]
@@ -147,9 +183,16 @@ def test_uploads_of_others_stay_private_to_uploader_and_product_owners(alice, ca
     from uploads.services import UploadSpec, image_upload_create
 
     shared = product_of(alice, "shared", readers=["org:globex"])
-    spec = UploadSpec(product_id=shared.pk, image_name="x", image_attributes={"acquired": "2021-01-01"},
-                      upload_type="file", image_files=["x.tif"], overviews=[], overview_resampler=None,
-                      upload_size=None)
+    spec = UploadSpec(
+        product_id=shared.pk,
+        image_name="x",
+        image_attributes={"acquired": "2021-01-01"},
+        upload_type="file",
+        image_files=["x.tif"],
+        overviews=[],
+        overview_resampler=None,
+        upload_size=None,
+    )
     with transaction.atomic():
         upload, _ = image_upload_create(user=alice, spec=spec)
     assert client_for(alice).get(reverse("uploads:image_upload_detail", args=[upload.pk])).status_code == 200
@@ -166,8 +209,9 @@ def test_product_form_creates_in_the_callers_namespace_and_reports_conflicts(ali
 
     client = client_for(alice)
     response = client.post(reverse("products:product_add"), {"id": "ndvi", "name": "NDVI", "tags": "a, b, a"})
-    assert response.status_code == 302 and response["Location"] == reverse("products:product_detail",
-                                                                           args=["acme:ndvi"])
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "products:product_detail", args=["acme:ndvi"]
+    )
     product = Product.objects.get(pk="acme:ndvi")
     assert product.tags == ["a", "b"]
     assert product.owners == [f"user:{alice.namespace}", "org:acme"]
@@ -175,17 +219,20 @@ def test_product_form_creates_in_the_callers_namespace_and_reports_conflicts(ali
     assert again.status_code == 200 and "already exists" in str(again.context["form"].errors["id"])
     bad = client.post(reverse("products:product_add"), {"id": "has space"})
     assert "only letters" in str(bad.context["form"].errors["id"])
-    later = client.post(reverse("products:product_add"), {"id": "x", "start_datetime": "2021-02-01T00:00",
-                                                          "end_datetime": "2020-01-01T00:00"})
+    later = client.post(
+        reverse("products:product_add"),
+        {"id": "x", "start_datetime": "2021-02-01T00:00", "end_datetime": "2020-01-01T00:00"},
+    )
     assert "before start_datetime" in str(later.context["form"].errors)
 
 
 def test_band_forms_hold_only_the_fields_of_their_type(alice):
     product = product_of(alice, "p", bands=())
     client = client_for(alice)
-    fields = {band_type: set(client.get(reverse("products:band_add", args=[product.pk, band_type]))
-                             .context["form"].fields)
-              for band_type in ("spectral", "microwave", "mask", "class", "generic")}
+    fields = {
+        band_type: set(client.get(reverse("products:band_add", args=[product.pk, band_type])).context["form"].fields)
+        for band_type in ("spectral", "microwave", "mask", "class", "generic")
+    }
     assert "wavelength_nm_center" in fields["spectral"] and "frequency" not in fields["spectral"]
     assert "frequency" in fields["microwave"] and "wavelength_nm_center" not in fields["microwave"]
     assert "is_alpha" in fields["mask"] and "data_range" not in fields["mask"]
@@ -193,17 +240,25 @@ def test_band_forms_hold_only_the_fields_of_their_type(alice):
     assert {"physical_range", "colormap_name"} <= fields["generic"] and "class_labels" not in fields["generic"]
     assert client.get(reverse("products:band_add", args=[product.pk, "hyperspectral"])).status_code == 404
 
-    response = client.post(reverse("products:band_add", args=[product.pk, "class"]),
-                           {"name": "landcover", "data_type": "Byte", "colormap_name": "viridis",
-                            "class_labels": "water\nforest\nurban", "file_index": "0"})
+    response = client.post(
+        reverse("products:band_add", args=[product.pk, "class"]),
+        {
+            "name": "landcover",
+            "data_type": "Byte",
+            "colormap_name": "viridis",
+            "class_labels": "water\nforest\nurban",
+            "file_index": "0",
+        },
+    )
     assert response.status_code == 302, response.context["form"].errors
     from products.models import Band
 
     band = Band.objects.get(pk=f"{product.pk}:landcover")
     assert (band.type, band.colormap_name, band.class_labels) == ("class", "viridis", ["water", "forest", "urban"])
-    edited = client.post(reverse("products:band_edit", args=[band.pk]),
-                         {"data_type": "UInt16", "colormap_name": "", "class_labels": "", "file_index": "0",
-                          "jpx_layer_index": "0"})
+    edited = client.post(
+        reverse("products:band_edit", args=[band.pk]),
+        {"data_type": "UInt16", "colormap_name": "", "class_labels": "", "file_index": "0", "jpx_layer_index": "0"},
+    )
     assert edited.status_code == 302, edited.context["form"].errors
     band.refresh_from_db()
     assert (band.data_type, band.colormap_name, band.class_labels, band.name) == ("UInt16", None, None, "landcover")
@@ -267,19 +322,29 @@ def test_only_org_admins_change_roles_and_groups_and_only_in_their_organization(
     bob = make_user("bob", org="acme")
     bob_client = client_for(bob)
     membership = Membership.objects.get(user=alice)
-    assert bob_client.post(reverse("accounts:membership_edit", args=[membership.pk]),
-                           {f"m{membership.pk}-role": "member"}).status_code == 403
+    assert (
+        bob_client.post(
+            reverse("accounts:membership_edit", args=[membership.pk]), {f"m{membership.pk}-role": "member"}
+        ).status_code
+        == 403
+    )
     assert bob_client.post(reverse("accounts:group_add"), {"name": "x"}).status_code == 403
     # The last admin cannot step down.
     alice_client = client_for(alice)
-    response = alice_client.post(reverse("accounts:membership_edit", args=[membership.pk]),
-                                 {f"m{membership.pk}-role": "member"}, follow=True)
+    response = alice_client.post(
+        reverse("accounts:membership_edit", args=[membership.pk]), {f"m{membership.pk}-role": "member"}, follow=True
+    )
     assert "only admin" in response.content.decode()
     assert Membership.objects.get(user=alice).role == "org-admin"
     # Another organization's members and groups are out of reach (404).
     carol_membership = Membership.objects.get(user=carol)
-    assert alice_client.post(reverse("accounts:membership_edit", args=[carol_membership.pk]),
-                             {f"m{carol_membership.pk}-role": "org-admin"}).status_code == 404
+    assert (
+        alice_client.post(
+            reverse("accounts:membership_edit", args=[carol_membership.pk]),
+            {f"m{carol_membership.pk}-role": "org-admin"},
+        ).status_code
+        == 404
+    )
     group = Group.objects.create(organization=carol_membership.organization, name="g")
     assert alice_client.get(reverse("accounts:group_edit", args=[group.pk])).status_code == 404
     # Group members can only come from the group's organization.
@@ -287,8 +352,10 @@ def test_only_org_admins_change_roles_and_groups_and_only_in_their_organization(
     analysts = Group.objects.get(name="analysts")
     response = alice_client.post(reverse("accounts:group_edit", args=[analysts.pk]), {"members": [carol.pk]})
     assert "members" in response.context["form"].errors
-    assert alice_client.post(reverse("accounts:group_add"), {"name": "org-admin"}, follow=True).content.count(
-        b"reserved") == 1
+    assert (
+        alice_client.post(reverse("accounts:group_add"), {"name": "org-admin"}, follow=True).content.count(b"reserved")
+        == 1
+    )
 
 
 def test_tokens_are_personal(alice, carol):

@@ -36,8 +36,12 @@ def test_pages_send_csp_without_inline_scripts_and_deny_framing():
     user = make_user("alice", org="acme", org_admin=True)
     client = Client()
     client.force_login(user)
-    for url in (reverse("accounts:login"), reverse("dashboard"), reverse("products:product_list"),
-                reverse("uploads:image_upload_add")):
+    for url in (
+        reverse("accounts:login"),
+        reverse("dashboard"),
+        reverse("products:product_list"),
+        reverse("uploads:image_upload_add"),
+    ):
         response = client.get(url)
         assert response.status_code in (200, 302), url
         csp = _directives(response["Content-Security-Policy"])
@@ -88,12 +92,18 @@ def test_forms_need_csrf_but_token_and_resumable_endpoints_stay_exempt():
     assert accepted.status_code == 201, accepted.content
     # /token and the resumable upload URL are for clients without cookies: no CSRF check there.
     anonymous = Client(enforce_csrf_checks=True)
-    token_answer = anonymous.post("/token", json.dumps({"grant_type": "refresh_token", "client_id": "c",
-                                                        "refresh_token": "tsr_unknown"}),
-                                  content_type="application/json")
+    token_answer = anonymous.post(
+        "/token",
+        json.dumps({"grant_type": "refresh_token", "client_id": "c", "refresh_token": "tsr_unknown"}),
+        content_type="application/json",
+    )
     assert token_answer.status_code == 401 and token_answer.json()["error"] == "invalid_grant"
-    put = anonymous.generic("PUT", f"/{settings.CATALOG_URL_PREFIX}/uploads_v2/nope/files/0?token=bad", b"xx",
-                            content_type="application/octet-stream")
+    put = anonymous.generic(
+        "PUT",
+        f"/{settings.CATALOG_URL_PREFIX}/uploads_v2/nope/files/0?token=bad",
+        b"xx",
+        content_type="application/octet-stream",
+    )
     assert put.status_code == 403 and "CSRF" not in put.content.decode()
     assert put["Content-Type"].startswith("application/vnd.api+json")
 
@@ -138,19 +148,30 @@ def test_not_found_is_html_for_pages_and_json_for_the_api():
 def test_check_deploy_is_clean_under_production_settings(tmp_path):
     """`manage.py check --deploy --fail-level WARNING` with the environment of a production instance."""
     # Nothing of the test process's own set-up: the browser tests lift Django's async guard for themselves.
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("TESSERA_TESTING", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")}
-    env.update({
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "catalog.example.org",
-        "CSRF_TRUSTED_ORIGINS": "https://catalog.example.org",
-        "SECURE_COOKIES": "true",
-        "SECURE_PROXY_SSL_HEADER": "true",
-        "DATABASE_URL": os.environ.get("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/tessera"),
-        "STATIC_ROOT": str(tmp_path / "static"),
-    })
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("TESSERA_TESTING", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    }
+    env.update(
+        {
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "catalog.example.org",
+            "CSRF_TRUSTED_ORIGINS": "https://catalog.example.org",
+            "SECURE_COOKIES": "true",
+            "SECURE_PROXY_SSL_HEADER": "true",
+            "DATABASE_URL": os.environ.get("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/tessera"),
+            "STATIC_ROOT": str(tmp_path / "static"),
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

@@ -20,8 +20,10 @@ def upload_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {
         **settings.STORAGES,
-        "imagery": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                    "OPTIONS": {"location": str(tmp_path / "media" / "imagery"), "base_url": None}},
+        "imagery": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media" / "imagery"), "base_url": None},
+        },
     }
     settings.UPLOAD_SPOOL_DIR = str(tmp_path / "spool")
     settings.INGEST_WORK_DIR = str(tmp_path / "work")

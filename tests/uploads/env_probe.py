@@ -14,8 +14,10 @@ except OSError as exc:
     network = f"refused: {exc.errno}"
 report = {
     "environment": dict(os.environ),
-    "limits": {name: resource.getrlimit(getattr(resource, name))[0]
-               for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_CORE")},
+    "limits": {
+        name: resource.getrlimit(getattr(resource, name))[0]
+        for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_CORE")
+    },
     "network": network,
     "pid": os.getpid(),
 }

@@ -16,8 +16,14 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 RGB_BANDS = [("red", "Byte", 0), ("green", "Byte", 1), ("blue", "Byte", 2)]
 
 
-def make_product(user, local_id: str = "uploads-product", bands=RGB_BANDS, *, nodata: float | None = None,
-                 file_indexes: list[int] | None = None):
+def make_product(
+    user,
+    local_id: str = "uploads-product",
+    bands=RGB_BANDS,
+    *,
+    nodata: float | None = None,
+    file_indexes: list[int] | None = None,
+):
     """A product of `user` with bands given as (name, data_type, band_index) triples."""
     from django.db import transaction
 
@@ -26,8 +32,14 @@ def make_product(user, local_id: str = "uploads-product", bands=RGB_BANDS, *, no
     with transaction.atomic():
         product = product_create(user=user, requested_id=local_id, attributes={"name": local_id})
         for position, (name, data_type, band_index) in enumerate(bands):
-            attributes = {"product_id": product.pk, "name": name, "type": "spectral", "data_type": data_type,
-                          "band_index": band_index, "nodata": nodata}
+            attributes = {
+                "product_id": product.pk,
+                "name": name,
+                "type": "spectral",
+                "data_type": data_type,
+                "band_index": band_index,
+                "nodata": nodata,
+            }
             if file_indexes is not None:
                 attributes["file_index"] = file_indexes[position]
             band_create(user=user, attributes=attributes)
@@ -41,16 +53,29 @@ class UploadClient:
     client: Any
     prefix: str
 
-    def create(self, *, product_id: str, name: str, files: list[str] | None = None, upload_type: str = "file",
-               image: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
-               include: str = "events") -> Any:
+    def create(
+        self,
+        *,
+        product_id: str,
+        name: str,
+        files: list[str] | None = None,
+        upload_type: str = "file",
+        image: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        include: str = "events",
+    ) -> Any:
         attributes = {"name": name, "product_id": product_id, "acquired": "2021-05-01", **(image or {})}
-        upload_options = {"upload_type": upload_type, "image_files": files or ["/tmp/tmpabcdef.tif"],
-                          **(options or {})}
-        body = {"data": {"type": "image_upload", "attributes": {
-            "image": {"data": {"type": "image", "id": f"{product_id}:{name}", "attributes": attributes}},
-            "image_id": f"{product_id}:{name}",
-            "image_upload_options": upload_options}}}
+        upload_options = {"upload_type": upload_type, "image_files": files or ["/tmp/tmpabcdef.tif"], **(options or {})}
+        body = {
+            "data": {
+                "type": "image_upload",
+                "attributes": {
+                    "image": {"data": {"type": "image", "id": f"{product_id}:{name}", "attributes": attributes}},
+                    "image_id": f"{product_id}:{name}",
+                    "image_upload_options": upload_options,
+                },
+            }
+        }
         url = f"/{self.prefix}/uploads_v2" + (f"?include={include}" if include else "")
         return self.client.post(url, body, format="json")
 
@@ -59,8 +84,9 @@ class UploadClient:
         from django.test import Client
 
         parts = urlsplit(url)
-        return Client().generic("PUT", f"{parts.path}?{parts.query}", data=data,
-                                content_type="application/octet-stream", **extra)
+        return Client().generic(
+            "PUT", f"{parts.path}?{parts.query}", data=data, content_type="application/octet-stream", **extra
+        )
 
     def patch_status(self, upload_id: str, status: str) -> Any:
         body = {"data": {"type": "image_upload", "id": upload_id, "attributes": {"status": status}}}
@@ -72,14 +98,23 @@ class UploadClient:
     def search(self, **body) -> Any:
         return self.client.put(f"/{self.prefix}/uploads_v2", body, format="json")
 
-    def upload(self, *, product_id: str, name: str, payloads: list[bytes], upload_type: str = "file",
-               image: dict[str, Any] | None = None, options: dict[str, Any] | None = None) -> str:
+    def upload(
+        self,
+        *,
+        product_id: str,
+        name: str,
+        payloads: list[bytes],
+        upload_type: str = "file",
+        image: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> str:
         """The whole client flow: create, PUT every file, PATCH pending. Returns the upload id."""
         files = [f"/tmp/tmp{index}.{'npy' if upload_type == 'ndarray' else 'tif'}" for index in range(len(payloads))]
         if upload_type == "ndarray" and options is None:
             options = {"upload_size": sum(len(p) for p in payloads)}
-        response = self.create(product_id=product_id, name=name, files=files, upload_type=upload_type, image=image,
-                               options=options)
+        response = self.create(
+            product_id=product_id, name=name, files=files, upload_type=upload_type, image=image, options=options
+        )
         assert response.status_code == 201, response.content
         document = response.json()["data"]
         for url, payload in zip(document["attributes"]["resumable_urls"], payloads, strict=True):

@@ -46,8 +46,11 @@ def test_cancel_action_uses_the_service(upload_client, product, enqueued, django
     ImageUpload.objects.filter(pk=finished).update(status=ImageUploadStatus.SUCCESS)
     client = staff_client(make_user("root", org="staff"), superuser=True)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/admin/uploads/imageupload/", {"action": "cancel_uploads",
-                                                               "_selected_action": [pending, finished]}, follow=True)
+        response = client.post(
+            "/admin/uploads/imageupload/",
+            {"action": "cancel_uploads", "_selected_action": [pending, finished]},
+            follow=True,
+        )
     text = response.content.decode()
     assert "1 upload(s) canceled" in text and "can no longer be canceled" in text
     assert ImageUpload.objects.get(pk=pending).status == ImageUploadStatus.CANCELED
@@ -55,16 +58,22 @@ def test_cancel_action_uses_the_service(upload_client, product, enqueued, django
     assert ImageUpload.objects.get(pk=finished).status == ImageUploadStatus.SUCCESS
 
 
-def test_retry_action_reruns_a_failure_whose_bytes_were_kept(upload_client, product, enqueued, settings,
-                                                             django_capture_on_commit_callbacks):
+def test_retry_action_reruns_a_failure_whose_bytes_were_kept(
+    upload_client, product, enqueued, settings, django_capture_on_commit_callbacks
+):
     from uploads import services
 
     settings.UPLOAD_FAILED_STAGING_RETENTION = 3600
     upload_id = staged(upload_client, product, "a")
     upload_client.patch_status(upload_id, "pending")
     services._claim(upload_id=upload_id, worker="w")
-    services._finish_failure(upload=ImageUpload.objects.get(pk=upload_id), worker="w", event_type="error",
-                             error="InternalError", message="a bug, since fixed")
+    services._finish_failure(
+        upload=ImageUpload.objects.get(pk=upload_id),
+        worker="w",
+        event_type="error",
+        error="InternalError",
+        message="a bug, since fixed",
+    )
     client = staff_client(make_user("root", org="staff"), superuser=True)
     enqueued.clear()
     with django_capture_on_commit_callbacks(execute=True):
@@ -76,19 +85,26 @@ def test_retry_action_reruns_a_failure_whose_bytes_were_kept(upload_client, prod
     assert upload.events.filter(event_type="complete").count() == 1
 
 
-def test_retry_is_refused_when_the_staged_bytes_are_gone(upload_client, product, enqueued,
-                                                         django_capture_on_commit_callbacks):
+def test_retry_is_refused_when_the_staged_bytes_are_gone(
+    upload_client, product, enqueued, django_capture_on_commit_callbacks
+):
     from uploads import services
 
     upload_id = staged(upload_client, product, "a")
     upload_client.patch_status(upload_id, "pending")
     services._claim(upload_id=upload_id, worker="w")
     with django_capture_on_commit_callbacks(execute=True):
-        services._finish_failure(upload=ImageUpload.objects.get(pk=upload_id), worker="w", event_type="error",
-                                 error="InvalidFileError", message="bad")
+        services._finish_failure(
+            upload=ImageUpload.objects.get(pk=upload_id),
+            worker="w",
+            event_type="error",
+            error="InvalidFileError",
+            message="bad",
+        )
     client = staff_client(make_user("root", org="staff"), superuser=True)
-    response = client.post("/admin/uploads/imageupload/", {"action": "retry_uploads", "_selected_action": [upload_id]},
-                           follow=True)
+    response = client.post(
+        "/admin/uploads/imageupload/", {"action": "retry_uploads", "_selected_action": [upload_id]}, follow=True
+    )
     assert "staged files of upload" in response.content.decode()
     assert ImageUpload.objects.get(pk=upload_id).status == ImageUploadStatus.FAILURE
 

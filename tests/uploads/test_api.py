@@ -138,8 +138,9 @@ def test_a_used_url_cannot_be_replayed(upload_client, product):
 def test_put_above_the_byte_cap_is_refused_while_streaming(upload_client, product):
     array = npy_bytes(np.zeros((10, 10), dtype="uint8"))
     image = {"geotrans": [0, 1, 0, 0, 0, -1], "cs_code": "EPSG:4326"}
-    data = create_ok(upload_client, product, upload_type="ndarray", files=["/tmp/tmpx"], image=image,
-                     options={"upload_size": 100})["data"]
+    data = create_ok(
+        upload_client, product, upload_type="ndarray", files=["/tmp/tmpx"], image=image, options={"upload_size": 100}
+    )["data"]
     url = data["attributes"]["resumable_urls"][0]
     from uploads.services import NPY_HEADER_ALLOWANCE
 
@@ -162,8 +163,9 @@ def test_put_enforces_the_cap_without_content_length(upload_client, product, set
     settings.UPLOAD_MAX_BYTES = 1000
     url = create_ok(upload_client, product)["data"]["attributes"]["resumable_urls"][0]
     body = b"x" * 5000
-    response = upload_client.put(url, body, CONTENT_LENGTH="", **{"wsgi.input_terminated": True,
-                                                                  "wsgi.input": io.BytesIO(body)})
+    response = upload_client.put(
+        url, body, CONTENT_LENGTH="", **{"wsgi.input_terminated": True, "wsgi.input": io.BytesIO(body)}
+    )
     assert response.status_code == 400
     assert "larger than the 1000 bytes" in response.json()["errors"][0]["detail"]
 
@@ -233,8 +235,9 @@ def test_clients_cannot_set_server_statuses(upload_client, product, status):
 
 
 @pytest.mark.parametrize("start", ["transferring", "pending"])
-def test_cancel_from_transferring_or_pending(upload_client, product, start, enqueued,
-                                             django_capture_on_commit_callbacks):
+def test_cancel_from_transferring_or_pending(
+    upload_client, product, start, enqueued, django_capture_on_commit_callbacks
+):
     data = create_ok(upload_client, product)["data"]
     upload_client.put(data["attributes"]["resumable_urls"][0], TIF)
     if start == "pending":
@@ -323,8 +326,11 @@ def test_search_filters_by_product_image_status_and_created(upload_client, produ
 def test_search_pages_through_uploads(upload_client, product, settings):
     settings.CATALOG_PAGE_SIZE = 2
     created = {create_ok(upload_client, product, name=f"s{i}")["data"]["id"] for i in range(5)}
-    seen, url, body = set(), f"/{upload_client.prefix}/uploads_v2", {
-        "filter": json.dumps([{"op": "eq", "name": "product_id", "val": product.pk}]), "sort": "-created"}
+    seen, url, body = (
+        set(),
+        f"/{upload_client.prefix}/uploads_v2",
+        {"filter": json.dumps([{"op": "eq", "name": "product_id", "val": product.pk}]), "sort": "-created"},
+    )
     while url:
         page = upload_client.client.put(url, body, format="json").json()
         seen.update(item["id"] for item in page["data"])
@@ -377,22 +383,25 @@ def test_uploads_cannot_be_deleted(upload_client, product):
     assert response.status_code == 405
 
 
-@pytest.mark.parametrize(("image", "options", "pointer"), [
-    ({"acquired": None}, {}, "/data/attributes/image/data/attributes/acquired"),
-    ({"files": [{"href": "gs://x"}]}, {}, "/data/attributes/image/data/attributes/files"),
-    ({"owners": ["org:x"]}, {}, "/data/attributes/image/data/attributes/owners"),
-    ({"projection": "+init=epsg:4326"}, {}, "/data/attributes/image/data/attributes/projection"),
-    ({"projection": "/etc/passwd"}, {}, "/data/attributes/image/data/attributes/projection"),
-    ({"cs_code": "file:///etc/passwd"}, {}, "/data/attributes/image/data/attributes/cs_code"),
-    ({"cloud_fraction": 2}, {}, "/data/attributes/image/data/attributes/cloud_fraction"),
-    ({}, {"overviews": list(range(2, 20))}, "/data/attributes/image_upload_options/overviews"),
-    ({}, {"overviews": [1]}, "/data/attributes/image_upload_options/overviews"),
-    ({}, {"overview_resampler": "bilinear-ish"}, "/data/attributes/image_upload_options/overview_resampler"),
-    ({}, {"upload_type": "tarball"}, "/data/attributes/image_upload_options/upload_type"),
-    ({}, {"image_files": []}, "/data/attributes/image_upload_options/image_files"),
-    ({}, {"upload_type": "ndarray"}, "/data/attributes/image/data/attributes/geotrans"),
-    ({}, {"surprise": 1}, "/data/attributes/image_upload_options/surprise"),
-])
+@pytest.mark.parametrize(
+    ("image", "options", "pointer"),
+    [
+        ({"acquired": None}, {}, "/data/attributes/image/data/attributes/acquired"),
+        ({"files": [{"href": "gs://x"}]}, {}, "/data/attributes/image/data/attributes/files"),
+        ({"owners": ["org:x"]}, {}, "/data/attributes/image/data/attributes/owners"),
+        ({"projection": "+init=epsg:4326"}, {}, "/data/attributes/image/data/attributes/projection"),
+        ({"projection": "/etc/passwd"}, {}, "/data/attributes/image/data/attributes/projection"),
+        ({"cs_code": "file:///etc/passwd"}, {}, "/data/attributes/image/data/attributes/cs_code"),
+        ({"cloud_fraction": 2}, {}, "/data/attributes/image/data/attributes/cloud_fraction"),
+        ({}, {"overviews": list(range(2, 20))}, "/data/attributes/image_upload_options/overviews"),
+        ({}, {"overviews": [1]}, "/data/attributes/image_upload_options/overviews"),
+        ({}, {"overview_resampler": "bilinear-ish"}, "/data/attributes/image_upload_options/overview_resampler"),
+        ({}, {"upload_type": "tarball"}, "/data/attributes/image_upload_options/upload_type"),
+        ({}, {"image_files": []}, "/data/attributes/image_upload_options/image_files"),
+        ({}, {"upload_type": "ndarray"}, "/data/attributes/image/data/attributes/geotrans"),
+        ({}, {"surprise": 1}, "/data/attributes/image_upload_options/surprise"),
+    ],
+)
 def test_invalid_create_requests_name_the_problem(upload_client, product, image, options, pointer):
     response = upload_client.create(product_id=product.pk, name="bad", image=image, options=options)
     assert response.status_code == 400, response.content
@@ -402,10 +411,21 @@ def test_invalid_create_requests_name_the_problem(upload_client, product, image,
 
 
 def test_image_id_must_match_product_and_name(upload_client, product):
-    body = {"data": {"type": "image_upload", "attributes": {
-        "image": {"data": {"type": "image", "attributes": {"name": "n", "product_id": product.pk,
-                                                          "acquired": "2021-01-01"}}},
-        "image_id": f"{product.pk}:other", "image_upload_options": {"image_files": ["a.tif"]}}}}
+    body = {
+        "data": {
+            "type": "image_upload",
+            "attributes": {
+                "image": {
+                    "data": {
+                        "type": "image",
+                        "attributes": {"name": "n", "product_id": product.pk, "acquired": "2021-01-01"},
+                    }
+                },
+                "image_id": f"{product.pk}:other",
+                "image_upload_options": {"image_files": ["a.tif"]},
+            },
+        }
+    }
     response = upload_client.client.post(f"/{upload_client.prefix}/uploads_v2", body, format="json")
     assert response.status_code == 400
     assert response.json()["errors"][0]["source"]["pointer"] == "/data/attributes/image_id"
@@ -415,8 +435,9 @@ def test_an_upload_may_target_an_existing_writable_image(upload_client, product,
     """overwrite=True is not on the wire: the server accepts uploads for existing image ids."""
     from imagery.models import Image
 
-    Image.objects.create(id=f"{product.pk}:existing", product=product, name="existing", owners=product.owners,
-                         storage_state="remote")
+    Image.objects.create(
+        id=f"{product.pk}:existing", product=product, name="existing", owners=product.owners, storage_state="remote"
+    )
     assert upload_client.create(product_id=product.pk, name="existing").status_code == 201
     # someone who may write the product but not that image cannot replace it
     from products.models import Product

@@ -42,8 +42,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def database_url() -> str:
     params = connection.settings_dict
     password = f":{params['PASSWORD']}" if params.get("PASSWORD") else ""
-    return (f"postgis://{params['USER']}{password}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/"
-            f"{params['NAME']}")
+    return (
+        f"postgis://{params['USER']}{password}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/"
+        f"{params['NAME']}"
+    )
 
 
 class Node:
@@ -61,9 +63,27 @@ class Node:
         prefix = self.env["DRAMATIQ_QUEUE_PREFIX"]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - fixed argv
-                [sys.executable, "manage.py", "rundramatiq", "--processes", "2", "--threads", "1", "--skip-checks",
-                 "--queues", f"{prefix}ingest", f"{prefix}maintenance", "--worker-shutdown-timeout", "3000"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    sys.executable,
+                    "manage.py",
+                    "rundramatiq",
+                    "--processes",
+                    "2",
+                    "--threads",
+                    "1",
+                    "--skip-checks",
+                    "--queues",
+                    f"{prefix}ingest",
+                    f"{prefix}maintenance",
+                    "--worker-shutdown-timeout",
+                    "3000",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.starts += 1
 
     def children(self) -> set[int]:
@@ -106,8 +126,9 @@ def crash_queues(monkeypatch):
     broker.flush(queue)
 
 
-def test_sigkilled_workers_lose_no_upload_and_complete_none_twice(upload_client, product, settings, tmp_path,
-                                                                  capsys, crash_queues):
+def test_sigkilled_workers_lose_no_upload_and_complete_none_twice(
+    upload_client, product, settings, tmp_path, capsys, crash_queues
+):
     settings.INGEST_MAX_ATTEMPTS = 4
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -129,8 +150,10 @@ def test_sigkilled_workers_lose_no_upload_and_complete_none_twice(upload_client,
     }
     assert Path(settings.STORAGES["imagery"]["OPTIONS"]["location"]) == tmp_path / "media" / "imagery"
     payload = (DATA / "RGB.byte.tif").read_bytes()
-    upload_ids = [upload_client.upload(product_id=product.pk, name=f"crash-{index:02d}", payloads=[payload])
-                  for index in range(UPLOADS)]
+    upload_ids = [
+        upload_client.upload(product_id=product.pk, name=f"crash-{index:02d}", payloads=[payload])
+        for index in range(UPLOADS)
+    ]
 
     node = Node(env, tmp_path / "rundramatiq.log")
     kills: list[tuple[int, str]] = []
@@ -139,13 +162,17 @@ def test_sigkilled_workers_lose_no_upload_and_complete_none_twice(upload_client,
         node.ensure_running()
         while time.monotonic() < deadline:
             node.ensure_running()
-            remaining = ImageUpload.objects.filter(pk__in=upload_ids).exclude(
-                status__in=[ImageUploadStatus.SUCCESS, ImageUploadStatus.FAILURE]).count()
+            remaining = (
+                ImageUpload.objects.filter(pk__in=upload_ids)
+                .exclude(status__in=[ImageUploadStatus.SUCCESS, ImageUploadStatus.FAILURE])
+                .count()
+            )
             if remaining == 0:
                 break
             if len(kills) < KILLS:
-                running = ImageUpload.objects.filter(pk__in=upload_ids, status=ImageUploadStatus.RUNNING,
-                                                     lease_owner__isnull=False).values_list("pk", "lease_owner")
+                running = ImageUpload.objects.filter(
+                    pk__in=upload_ids, status=ImageUploadStatus.RUNNING, lease_owner__isnull=False
+                ).values_list("pk", "lease_owner")
                 children = node.children()
                 for upload_id, owner in running:
                     pid = int(owner.split(":")[1])
@@ -163,8 +190,9 @@ def test_sigkilled_workers_lose_no_upload_and_complete_none_twice(upload_client,
     assert set(statuses.values()) <= {ImageUploadStatus.SUCCESS, ImageUploadStatus.FAILURE}, (statuses, log_tail)
     assert len(kills) == KILLS, (kills, log_tail)
 
-    complete_counts = {pk: ImageUploadEvent.objects.filter(upload_id=pk, event_type="complete").count()
-                       for pk in upload_ids}
+    complete_counts = {
+        pk: ImageUploadEvent.objects.filter(upload_id=pk, event_type="complete").count() for pk in upload_ids
+    }
     assert set(complete_counts.values()) == {1}
     successes = [upload for upload in uploads.values() if upload.status == ImageUploadStatus.SUCCESS]
     images = {image.pk: image for image in Image.objects.filter(product=product)}
@@ -183,12 +211,16 @@ def test_sigkilled_workers_lose_no_upload_and_complete_none_twice(upload_client,
 
     runs = {pk: ImageUploadEvent.objects.filter(upload_id=pk, event_type="run").count() for pk in upload_ids}
     figures = {
-        "uploads": UPLOADS, "kills": len(kills), "node_starts": node.starts,
-        "success": len(successes), "failure": UPLOADS - len(successes),
+        "uploads": UPLOADS,
+        "kills": len(kills),
+        "node_starts": node.starts,
+        "success": len(successes),
+        "failure": UPLOADS - len(successes),
         "uploads_run_more_than_once": sum(1 for count in runs.values() if count > 1),
         "total_runs": sum(runs.values()),
-        "recovered_by_reaper": ImageUploadEvent.objects.filter(upload_id__in=upload_ids, event_type="log",
-                                                               component="tessera-reaper").count(),
+        "recovered_by_reaper": ImageUploadEvent.objects.filter(
+            upload_id__in=upload_ids, event_type="log", component="tessera-reaper"
+        ).count(),
         "double_completions": sum(count - 1 for count in complete_counts.values()),
     }
     with capsys.disabled():

@@ -33,10 +33,19 @@ def event_types(upload: ImageUpload) -> list[str]:
 
 
 def test_geotiff_upload_reaches_success_with_derived_and_user_attributes(upload_client, product, ingest_worker):
-    image = {"cloud_fraction": 0.1, "tags": ["guide"], "extra_properties": {"reviewer": "joe"},
-             "acquired": "2012-01-02"}
-    upload_id = upload_client.upload(product_id=product.pk, name="scene1", payloads=[RGB], image=image,
-                                     options={"overviews": [2, 4], "overview_resampler": "average"})
+    image = {
+        "cloud_fraction": 0.1,
+        "tags": ["guide"],
+        "extra_properties": {"reviewer": "joe"},
+        "acquired": "2012-01-02",
+    }
+    upload_id = upload_client.upload(
+        product_id=product.pk,
+        name="scene1",
+        payloads=[RGB],
+        image=image,
+        options={"overviews": [2, 4], "overview_resampler": "average"},
+    )
     upload = wait_for_upload(upload_id)
     assert upload.status == ImageUploadStatus.SUCCESS, list(upload.events.values_list("message", flat=True))
     assert event_types(upload) == ["queue", "run", "usage", "complete"]
@@ -72,15 +81,21 @@ def test_geotiff_upload_reaches_success_with_derived_and_user_attributes(upload_
             assert np.array_equal(cog.read(), src.read())
     preview = stored_path(image.preview_file)
     assert open(preview, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
-    assert sorted(upload.result_keys) == sorted([storage.key_for_href(file_entry["href"]),
-                                                 storage.key_for_href(image.preview_file)])
+    assert sorted(upload.result_keys) == sorted(
+        [storage.key_for_href(file_entry["href"]), storage.key_for_href(image.preview_file)]
+    )
     # staging is gone after ingest
-    staged = eventually(lambda: ImageUploadFile.objects.filter(upload=upload, staging_deleted_at__isnull=False).first(),
-                        message="staging cleanup")
+    staged = eventually(
+        lambda: ImageUploadFile.objects.filter(upload=upload, staging_deleted_at__isnull=False).first(),
+        message="staging cleanup",
+    )
     assert not imagery_storage().exists(staged.staging_key)
     # and the image is searchable through the API
-    found = upload_client.client.put(f"/{upload_client.prefix}/images", {
-        "filter": json.dumps([{"op": "eq", "name": "product_id", "val": product.pk}])}, format="json").json()
+    found = upload_client.client.put(
+        f"/{upload_client.prefix}/images",
+        {"filter": json.dumps([{"op": "eq", "name": "product_id", "val": product.pk}])},
+        format="json",
+    ).json()
     assert [item["id"] for item in found["data"]] == [image.pk]
 
 
@@ -99,8 +114,9 @@ def test_the_image_exists_whenever_success_is_visible(upload_client, product, in
                     status = upload_client.get(upload_id_box[0], include="").json()["data"]["attributes"]["status"]
                     if status == "success":
                         image_id = f"{product.pk}:raced"
-                        seen.append((status, upload_client.client.get(
-                            f"/{upload_client.prefix}/images/{image_id}").status_code))
+                        seen.append(
+                            (status, upload_client.client.get(f"/{upload_client.prefix}/images/{image_id}").status_code)
+                        )
                         return
                 time.sleep(0.005)
         finally:
@@ -131,9 +147,14 @@ def test_ndarray_upload_with_overviews(upload_client, alice, ingest_worker, layo
         bands = 3
     payload = npy_bytes(array)
     image = {"geotrans": [500000.0, 30.0, 0.0, 4000000.0, 0.0, -30.0], "cs_code": "EPSG:32615"}
-    upload_id = upload_client.upload(product_id=product.pk, name="arr", payloads=[payload], upload_type="ndarray",
-                                     image=image, options={"upload_size": array.nbytes, "overviews": [2, 4],
-                                                           "overview_resampler": "average"})
+    upload_id = upload_client.upload(
+        product_id=product.pk,
+        name="arr",
+        payloads=[payload],
+        upload_type="ndarray",
+        image=image,
+        options={"upload_size": array.nbytes, "overviews": [2, 4], "overview_resampler": "average"},
+    )
     upload = wait_for_upload(upload_id)
     assert upload.status == ImageUploadStatus.SUCCESS, list(upload.events.values_list("message", flat=True))
     image = Image.objects.get(pk=f"{product.pk}:arr")
@@ -148,8 +169,9 @@ def test_ndarray_upload_with_overviews(upload_client, alice, ingest_worker, layo
 
 
 def test_multi_file_image_one_band_per_file(upload_client, alice, ingest_worker, tmp_path):
-    product = make_product(alice, "multifile", [("red", "Byte", 0), ("green", "Byte", 0), ("blue", "Byte", 0)],
-                           file_indexes=[0, 1, 2])
+    product = make_product(
+        alice, "multifile", [("red", "Byte", 0), ("green", "Byte", 0), ("blue", "Byte", 0)], file_indexes=[0, 1, 2]
+    )
     payloads = []
     with rasterio.open(DATA / "rgb-byte-tenth.tif") as src:
         profile = {**src.profile, "count": 1}
@@ -173,8 +195,17 @@ def test_multi_file_image_one_band_per_file(upload_client, alice, ingest_worker,
 def test_jpeg2000_upload(upload_client, product, ingest_worker, tmp_path):
     path = tmp_path / "scene.jp2"
     with rasterio.open(DATA / "rgb-byte-tenth.tif") as src:
-        with rasterio.open(path, "w", driver="JP2OpenJPEG", width=src.width, height=src.height, count=3,
-                           dtype="uint8", crs=src.crs, transform=src.transform) as dst:
+        with rasterio.open(
+            path,
+            "w",
+            driver="JP2OpenJPEG",
+            width=src.width,
+            height=src.height,
+            count=3,
+            dtype="uint8",
+            crs=src.crs,
+            transform=src.transform,
+        ) as dst:
             dst.write(src.read())
     upload_id = upload_client.upload(product_id=product.pk, name="jp2", payloads=[path.read_bytes()])
     upload = wait_for_upload(upload_id)
@@ -183,15 +214,15 @@ def test_jpeg2000_upload(upload_client, product, ingest_worker, tmp_path):
 
 
 def test_overwrite_replaces_data_and_recomputed_attributes(upload_client, product, ingest_worker):
-    first = upload_client.upload(product_id=product.pk, name="again", payloads=[RGB],
-                                 image={"cloud_fraction": 0.5})
+    first = upload_client.upload(product_id=product.pk, name="again", payloads=[RGB], image={"cloud_fraction": 0.5})
     assert wait_for_upload(first).status == ImageUploadStatus.SUCCESS
     old = Image.objects.get(pk=f"{product.pk}:again")
     old_keys = [storage.key_for_href(old.files[0]["href"]), storage.key_for_href(old.preview_file)]
     created = old.created
 
-    second = upload_client.upload(product_id=product.pk, name="again",
-                                  payloads=[(DATA / "rgb-byte-tenth.tif").read_bytes()])
+    second = upload_client.upload(
+        product_id=product.pk, name="again", payloads=[(DATA / "rgb-byte-tenth.tif").read_bytes()]
+    )
     assert wait_for_upload(second).status == ImageUploadStatus.SUCCESS
     new = Image.objects.get(pk=f"{product.pk}:again")
     assert (new.x_pixels, new.y_pixels) == (79, 71)
@@ -215,10 +246,20 @@ def test_user_geometry_overrides_the_derived_footprint(upload_client, product, i
 
 def test_remote_images_need_no_upload(upload_client, product):
     """storage_state=remote images are plain POST /images documents (protocol §2.1); uploads don't touch them."""
-    body = {"data": {"type": "image", "id": f"{product.pk}:remote1", "attributes": {
-        "name": "remote1", "product_id": product.pk, "acquired": "2021-05-01T00:00:00Z",
-        "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]},
-        "storage_state": "remote", "files": [{"href": "https://example.com/a.tif", "provider_id": "x"}]}}}
+    body = {
+        "data": {
+            "type": "image",
+            "id": f"{product.pk}:remote1",
+            "attributes": {
+                "name": "remote1",
+                "product_id": product.pk,
+                "acquired": "2021-05-01T00:00:00Z",
+                "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]},
+                "storage_state": "remote",
+                "files": [{"href": "https://example.com/a.tif", "provider_id": "x"}],
+            },
+        }
+    }
     response = upload_client.client.post(f"/{upload_client.prefix}/images?include=product", body, format="json")
     assert response.status_code == 201, response.content
     assert Image.objects.get(pk=f"{product.pk}:remote1").storage_state == "remote"

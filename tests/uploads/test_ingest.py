@@ -23,8 +23,14 @@ LIMITS = {"max_pixels": 2_000_000_000, "max_dimension": 200_000, "max_bands": 51
 
 
 def band(name, file_index=0, band_index=0, data_type="Byte", nodata=None, is_alpha=False):
-    return {"name": name, "file_index": file_index, "band_index": band_index, "data_type": data_type,
-            "nodata": nodata, "is_alpha": is_alpha}
+    return {
+        "name": name,
+        "file_index": file_index,
+        "band_index": band_index,
+        "data_type": data_type,
+        "nodata": nodata,
+        "is_alpha": is_alpha,
+    }
 
 
 def rgb(data_type="Byte", nodata=None):
@@ -42,28 +48,48 @@ def run(tmp_path, payloads, bands, **options) -> ingest.IngestResult:
         inputs.append(str(path))
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
-    request = ingest.IngestRequest.from_dict({"upload_type": options.pop("upload_type", "file"), "inputs": inputs,
-                                              "output_dir": str(out), "bands": bands,
-                                              "limits": {**LIMITS, **options.pop("limits", {})}, **options})
+    request = ingest.IngestRequest.from_dict(
+        {
+            "upload_type": options.pop("upload_type", "file"),
+            "inputs": inputs,
+            "output_dir": str(out),
+            "bands": bands,
+            "limits": {**LIMITS, **options.pop("limits", {})},
+            **options,
+        }
+    )
     return ingest.run(request)
 
 
-@pytest.mark.parametrize(("head", "expected"), [
-    (b"II*\x00rest", ingest.GTIFF), (b"MM\x00*rest", ingest.GTIFF), (b"II+\x00rest", ingest.GTIFF),
-    (b"\x00\x00\x00\x0cjP  \r\n\x87\nrest", ingest.JP2), (b"\xff\x4f\xff\x51rest", ingest.JP2),
-    (b"\x93NUMPY\x01\x00", ingest.NPY),
-])
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"II*\x00rest", ingest.GTIFF),
+        (b"MM\x00*rest", ingest.GTIFF),
+        (b"II+\x00rest", ingest.GTIFF),
+        (b"\x00\x00\x00\x0cjP  \r\n\x87\nrest", ingest.JP2),
+        (b"\xff\x4f\xff\x51rest", ingest.JP2),
+        (b"\x93NUMPY\x01\x00", ingest.NPY),
+    ],
+)
 def test_sniff_accepts_only_tiff_jp2_and_npy(tmp_path, head, expected):
     path = tmp_path / "f"
     path.write_bytes(head)
     assert ingest.sniff(str(path), 0) == expected
 
 
-@pytest.mark.parametrize(("head", "message"), [
-    (b"", "is empty"), (b"\xff\xd8\xff\xe0JFIF", "a JPEG image"), (b"\x89PNG\r\n\x1a\nxx", "a PNG image"),
-    (b"  <VRTDataset>", "XML/text document"), (b"PK\x03\x04", "a ZIP archive"), (b"GIF89a", "a GIF image"),
-    (b"\x00\x01\x02\x03", "leading bytes match neither format"),
-])
+@pytest.mark.parametrize(
+    ("head", "message"),
+    [
+        (b"", "is empty"),
+        (b"\xff\xd8\xff\xe0JFIF", "a JPEG image"),
+        (b"\x89PNG\r\n\x1a\nxx", "a PNG image"),
+        (b"  <VRTDataset>", "XML/text document"),
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"GIF89a", "a GIF image"),
+        (b"\x00\x01\x02\x03", "leading bytes match neither format"),
+    ],
+)
 def test_sniff_refuses_everything_else_without_quoting_content(tmp_path, head, message):
     path = tmp_path / "f"
     path.write_bytes(head)
@@ -78,8 +104,9 @@ def test_geotiff_attributes(tmp_path):
     attributes = result.attributes
     assert attributes["cs_code"] == "EPSG:32618" and "UTM zone 18N" in attributes["projection"]
     assert (attributes["x_pixels"], attributes["y_pixels"]) == (791, 718)
-    assert attributes["geotrans"] == pytest.approx([101985.0, 300.0379266750948, 0.0, 2826915.0, 0.0,
-                                                    -300.041782729805])
+    assert attributes["geotrans"] == pytest.approx(
+        [101985.0, 300.0379266750948, 0.0, 2826915.0, 0.0, -300.041782729805]
+    )
     assert attributes["fill_fraction"] == pytest.approx(0.6746, abs=0.002)
     assert len(attributes["bits_per_pixel"]) == 3
     footprint = shape(attributes["geometry"])
@@ -96,10 +123,20 @@ def test_geotiff_attributes(tmp_path):
     assert result.usage["pixels"] == 791 * 718 * 3
 
 
-@pytest.mark.parametrize(("overviews", "resampler"), [
-    ([], "nearest"), ([2], "cubic"), ([2, 4, 8], "average"), ([3, 9], "mode"), ([2, 6], "lanczos"),
-    ([4], "gauss"), ([2], "cubicspline"), ([2, 4], "average_mp"), ([2, 4], "average_magphase"),
-])
+@pytest.mark.parametrize(
+    ("overviews", "resampler"),
+    [
+        ([], "nearest"),
+        ([2], "cubic"),
+        ([2, 4, 8], "average"),
+        ([3, 9], "mode"),
+        ([2, 6], "lanczos"),
+        ([4], "gauss"),
+        ([2], "cubicspline"),
+        ([2, 4], "average_mp"),
+        ([2, 4], "average_magphase"),
+    ],
+)
 def test_cog_has_exactly_the_requested_overviews(tmp_path, overviews, resampler):
     result = run(tmp_path, [DATA / "RGB.byte.tif"], rgb(), overviews=overviews, resampler=resampler)
     path = result.files[0].path
@@ -127,8 +164,14 @@ def test_ndarray_dtypes_and_layouts(tmp_path, dtype, layout):
     else:
         array = np.moveaxis(bands_data, 0, -1)  # what the client sends for (bands, rows, cols)
         bands = [band("a", 0, 0, data_type), band("b", 0, 1, data_type)]
-    result = run(tmp_path, [npy_bytes(array)], bands, upload_type="ndarray",
-                 geotrans=[10.0, 0.01, 0.0, 50.0, 0.0, -0.01], cs_code="EPSG:4326")
+    result = run(
+        tmp_path,
+        [npy_bytes(array)],
+        bands,
+        upload_type="ndarray",
+        geotrans=[10.0, 0.01, 0.0, 50.0, 0.0, -0.01],
+        cs_code="EPSG:4326",
+    )
     with rasterio.open(result.files[0].path) as cog:
         assert cog.dtypes[0] == dtype and cog.crs.to_epsg() == 4326
         expected = bands_data[:1] if layout == "2d" else bands_data
@@ -138,8 +181,14 @@ def test_ndarray_dtypes_and_layouts(tmp_path, dtype, layout):
 
 def test_fortran_ordered_arrays_are_read_correctly(tmp_path):
     array = np.asfortranarray((np.arange(20 * 10).reshape(20, 10) % 200).astype("uint8"))
-    result = run(tmp_path, [npy_bytes(array)], [band("v")], upload_type="ndarray",
-                 geotrans=[0, 1, 0, 0, 0, -1], projection="+proj=longlat +datum=WGS84 +no_defs")
+    result = run(
+        tmp_path,
+        [npy_bytes(array)],
+        [band("v")],
+        upload_type="ndarray",
+        geotrans=[0, 1, 0, 0, 0, -1],
+        projection="+proj=longlat +datum=WGS84 +no_defs",
+    )
     with rasterio.open(result.files[0].path) as cog:
         assert np.array_equal(cog.read(1), array)
 
@@ -147,21 +196,30 @@ def test_fortran_ordered_arrays_are_read_correctly(tmp_path):
 def test_ndarray_nodata_comes_from_the_band(tmp_path):
     array = np.zeros((50, 50), dtype="uint16")
     array[10:40, 10:40] = 7
-    result = run(tmp_path, [npy_bytes(array)], [band("v", data_type="UInt16", nodata=0)], upload_type="ndarray",
-                 geotrans=[0, 0.1, 0, 0, 0, -0.1], cs_code="EPSG:4326")
+    result = run(
+        tmp_path,
+        [npy_bytes(array)],
+        [band("v", data_type="UInt16", nodata=0)],
+        upload_type="ndarray",
+        geotrans=[0, 0.1, 0, 0, 0, -0.1],
+        cs_code="EPSG:4326",
+    )
     assert result.attributes["fill_fraction"] == pytest.approx(900 / 2500, abs=0.01)
     assert shape(result.attributes["geometry"]).bounds == pytest.approx((1.0, -4.0, 4.0, -1.0))
     with rasterio.open(result.files[0].path) as cog:
         assert cog.nodata == 0
 
 
-@pytest.mark.parametrize(("name", "bands", "check"), [
-    ("alpha.tif", [*[band(n, 0, i) for i, n in enumerate("rgb")], band("alpha", 0, 3, is_alpha=True)], "pacific"),
-    ("world.byte.tif", [band("grey")], "world"),
-    ("goes.tif", rgb(), "geostationary"),
-    ("all-nodata.tif", [band(n, 0, i, "UInt16") for i, n in enumerate("bgrn")], "empty"),
-    ("test_esri_wkt.tif", [band("v", data_type="UInt16")], "esri"),
-])
+@pytest.mark.parametrize(
+    ("name", "bands", "check"),
+    [
+        ("alpha.tif", [*[band(n, 0, i) for i, n in enumerate("rgb")], band("alpha", 0, 3, is_alpha=True)], "pacific"),
+        ("world.byte.tif", [band("grey")], "world"),
+        ("goes.tif", rgb(), "geostationary"),
+        ("all-nodata.tif", [band(n, 0, i, "UInt16") for i, n in enumerate("bgrn")], "empty"),
+        ("test_esri_wkt.tif", [band("v", data_type="UInt16")], "esri"),
+    ],
+)
 def test_footprints_of_awkward_rasters(tmp_path, name, bands, check):
     result = run(tmp_path, [DATA / name], bands)
     attributes = result.attributes
@@ -188,8 +246,17 @@ def test_footprints_of_awkward_rasters(tmp_path, name, bands, check):
 
 def test_a_scene_crossing_the_antimeridian_is_split(tmp_path):
     path = tmp_path / "crossing.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=100, height=50, count=1, dtype="uint8", crs="EPSG:32660",
-                       transform=from_origin(700000, 5000000, 3000, 3000)) as dst:  # UTM 60N, east edge past 180
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=100,
+        height=50,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32660",
+        transform=from_origin(700000, 5000000, 3000, 3000),
+    ) as dst:  # UTM 60N, east edge past 180
         dst.write(np.ones((1, 50, 100), dtype="uint8"))
     result = run(tmp_path, [path], [band("v")])
     from catalogsite.geo import parse_geometry
@@ -199,11 +266,14 @@ def test_a_scene_crossing_the_antimeridian_is_split(tmp_path):
     assert stored.bounds[0] == pytest.approx(-180, abs=1e-6) and stored.bounds[2] == pytest.approx(180, abs=1e-6)
 
 
-@pytest.mark.parametrize(("cs_code", "projection", "error"), [
-    ("EPSG:4326", None, "does not agree"),
-    (None, "+proj=longlat +datum=WGS84 +no_defs", "does not agree"),
-    ("EPSG:99999999", None, "not valid"),
-])
+@pytest.mark.parametrize(
+    ("cs_code", "projection", "error"),
+    [
+        ("EPSG:4326", None, "does not agree"),
+        (None, "+proj=longlat +datum=WGS84 +no_defs", "does not agree"),
+        ("EPSG:99999999", None, "not valid"),
+    ],
+)
 def test_client_crs_must_agree_with_the_file(tmp_path, cs_code, projection, error):
     with pytest.raises(ingest.InvalidRaster, match=error):
         run(tmp_path, [DATA / "RGB.byte.tif"], rgb(), cs_code=cs_code, projection=projection)
@@ -241,14 +311,25 @@ def test_multi_file_rasters_must_share_the_grid(tmp_path):
     with pytest.raises(ingest.InvalidRaster, match="file 1 does not cover the same area as file 0"):
         run(tmp_path, [DATA / "byte.tif", other], bands)
     with pytest.raises(ingest.InvalidRaster, match="different coordinate system"):
-        run(tmp_path, [DATA / "byte.tif", DATA / "rgb-byte-tenth.tif"], [band("a", 0, 0), *[
-            band(n, 1, i) for i, n in enumerate("xyz")]])
+        run(
+            tmp_path,
+            [DATA / "byte.tif", DATA / "rgb-byte-tenth.tif"],
+            [band("a", 0, 0), *[band(n, 1, i) for i, n in enumerate("xyz")]],
+        )
 
 
-@pytest.mark.parametrize(("value", "ok"), [
-    ("EPSG:4326", True), ("epsg:32618", True), ("ESRI:102039", True), ("EPSG:", False), ("IGNF:LAMB93", False),
-    ("/etc/passwd", False), ("EPSG:4326 extra", False),
-])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("EPSG:4326", True),
+        ("epsg:32618", True),
+        ("ESRI:102039", True),
+        ("EPSG:", False),
+        ("IGNF:LAMB93", False),
+        ("/etc/passwd", False),
+        ("EPSG:4326 extra", False),
+    ],
+)
 def test_cs_code_validation(value, ok):
     if ok:
         assert normalize_cs_code(value).split(":")[0] in ("EPSG", "ESRI")
@@ -257,13 +338,23 @@ def test_cs_code_validation(value, ok):
             normalize_cs_code(value)
 
 
-@pytest.mark.parametrize(("value", "kind"), [
-    ("+proj=utm +zone=15 +datum=WGS84 +units=m +no_defs", "proj4"),
-    ('GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],'
-     'UNIT["degree",0.0174532925199433]]', "wkt"),
-    ("+init=epsg:4326", None), ("+proj=longlat +nadgrids=@conus", None), ("/etc/passwd", None),
-    ("https://example.com/crs.wkt", None), ("+proj=longlat +towgs84=$(reboot)", None), ("", None),
-])
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("+proj=utm +zone=15 +datum=WGS84 +units=m +no_defs", "proj4"),
+        (
+            'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],'
+            'UNIT["degree",0.0174532925199433]]',
+            "wkt",
+        ),
+        ("+init=epsg:4326", None),
+        ("+proj=longlat +nadgrids=@conus", None),
+        ("/etc/passwd", None),
+        ("https://example.com/crs.wkt", None),
+        ("+proj=longlat +towgs84=$(reboot)", None),
+        ("", None),
+    ],
+)
 def test_projection_validation(value, kind):
     if kind:
         assert projection_kind(value) == kind

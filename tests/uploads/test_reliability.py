@@ -30,8 +30,9 @@ def pending_upload(upload_client, product, name: str = "scene") -> str:
 
 
 def events(upload_id: str) -> list[str]:
-    return list(ImageUploadEvent.objects.filter(upload_id=upload_id).order_by("id").values_list("event_type",
-                                                                                                flat=True))
+    return list(
+        ImageUploadEvent.objects.filter(upload_id=upload_id).order_by("id").values_list("event_type", flat=True)
+    )
 
 
 @pytest.mark.django_db
@@ -124,8 +125,9 @@ def test_attempts_bound_a_file_that_keeps_killing_workers(upload_client, product
 
 
 @pytest.mark.django_db
-def test_a_claim_beyond_the_attempt_limit_fails_without_parsing(upload_client, product, enqueued, settings,
-                                                               monkeypatch):
+def test_a_claim_beyond_the_attempt_limit_fails_without_parsing(
+    upload_client, product, enqueued, settings, monkeypatch
+):
     settings.INGEST_MAX_ATTEMPTS = 1
     upload_id = pending_upload(upload_client, product)
     services._claim(upload_id=upload_id, worker="crashed")
@@ -220,8 +222,9 @@ def test_a_worker_that_lost_its_lease_stores_nothing(upload_client, product, enq
 
 
 @pytest.mark.django_db
-def test_reaper_requeues_lost_pending_uploads(upload_client, product, enqueued, settings,
-                                              django_capture_on_commit_callbacks):
+def test_reaper_requeues_lost_pending_uploads(
+    upload_client, product, enqueued, settings, django_capture_on_commit_callbacks
+):
     upload_id = pending_upload(upload_client, product)
     ImageUpload.objects.filter(pk=upload_id).update(enqueued_at=timezone.now() - timedelta(hours=1))
     enqueued.clear()
@@ -236,8 +239,9 @@ def test_reaper_requeues_lost_pending_uploads(upload_client, product, enqueued, 
 
 
 @pytest.mark.django_db
-def test_reaper_cancels_expired_transfers_and_removes_their_bytes(upload_client, product, settings,
-                                                                  django_capture_on_commit_callbacks):
+def test_reaper_cancels_expired_transfers_and_removes_their_bytes(
+    upload_client, product, settings, django_capture_on_commit_callbacks
+):
     data = upload_client.create(product_id=product.pk, name="abandoned").json()["data"]
     upload_client.put(data["attributes"]["resumable_urls"][0], TIF)
     key = ImageUploadFile.objects.get().staging_key
@@ -272,8 +276,9 @@ def test_reaper_removes_leftover_staging_and_stale_work_dirs(upload_client, prod
 @pytest.mark.django_db
 def test_reap_uploads_command(upload_client, product, enqueued, capsys):
     upload_id = pending_upload(upload_client, product)
-    ImageUpload.objects.filter(pk=upload_id).update(status=ImageUploadStatus.RUNNING,
-                                                    lease_expires_at=timezone.now() - timedelta(seconds=5))
+    ImageUpload.objects.filter(pk=upload_id).update(
+        status=ImageUploadStatus.RUNNING, lease_expires_at=timezone.now() - timedelta(seconds=5)
+    )
     call_command("reap_uploads")
     out = capsys.readouterr().out
     assert "recovered running: 1" in out
@@ -332,8 +337,9 @@ def test_worker_boot_kicks_the_reaper_only_on_maintenance_workers(monkeypatch, s
 
 
 @pytest.mark.django_db
-def test_a_dead_reaper_chain_is_revived_by_the_next_enqueue(upload_client, product, settings, monkeypatch,
-                                                          django_capture_on_commit_callbacks):
+def test_a_dead_reaper_chain_is_revived_by_the_next_enqueue(
+    upload_client, product, settings, monkeypatch, django_capture_on_commit_callbacks
+):
     from uploads import tasks
 
     kicks = []
@@ -350,8 +356,9 @@ def test_a_dead_reaper_chain_is_revived_by_the_next_enqueue(upload_client, produ
 
 
 @pytest.mark.django_db
-def test_a_stored_object_that_fails_verification_is_removed_and_the_ingest_retried(upload_client, product, enqueued,
-                                                                                 monkeypatch):
+def test_a_stored_object_that_fails_verification_is_removed_and_the_ingest_retried(
+    upload_client, product, enqueued, monkeypatch
+):
     upload_id = pending_upload(upload_client, product)
     real = storage.verify
     calls = {"n": 0}

@@ -44,11 +44,29 @@ def s3_server(tmp_path_factory):
         port = probe.getsockname()[1]
     log = open(root.parent / "rclone.log", "wb")  # noqa: SIM115 - closed after the server stops
     process = subprocess.Popen(  # noqa: S603 - fixed argv
-        [rclone_binary(), "serve", "s3", "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}", "--addr", f"127.0.0.1:{port}",
-         "--config", "/dev/null", str(root)], stdout=log, stderr=subprocess.STDOUT)
+        [
+            rclone_binary(),
+            "serve",
+            "s3",
+            "--auth-key",
+            f"{ACCESS_KEY},{SECRET_KEY}",
+            "--addr",
+            f"127.0.0.1:{port}",
+            "--config",
+            "/dev/null",
+            str(root),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
-                          aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name="us-east-1",
+    )
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -68,12 +86,23 @@ def s3_server(tmp_path_factory):
 @pytest.fixture
 def s3_storage(s3_server, settings):
     """Imagery storage on the S3 server, configured exactly as STORAGE_BACKEND=s3 does in settings.py."""
-    settings.STORAGES = {**settings.STORAGES, "imagery": {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {"bucket_name": BUCKET, "endpoint_url": s3_server["endpoint"], "access_key": ACCESS_KEY,
-                    "secret_key": SECRET_KEY, "region_name": "us-east-1", "addressing_style": "path",
-                    "file_overwrite": False, "default_acl": None, "querystring_auth": True},
-    }}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "imagery": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": BUCKET,
+                "endpoint_url": s3_server["endpoint"],
+                "access_key": ACCESS_KEY,
+                "secret_key": SECRET_KEY,
+                "region_name": "us-east-1",
+                "addressing_style": "path",
+                "file_overwrite": False,
+                "default_acl": None,
+                "querystring_auth": True,
+            },
+        },
+    }
     client = s3_server["client"]
     yield client
     for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
@@ -87,8 +116,9 @@ def keys(client, prefix: str = "") -> list[str]:
 @pytest.mark.django_db(transaction=True)
 def test_upload_and_ingest_with_s3_storage(s3_storage, upload_client, product, ingest_worker):
     payload = (DATA / "RGB.byte.tif").read_bytes()
-    upload_id = upload_client.upload(product_id=product.pk, name="on-s3", payloads=[payload],
-                                     options={"overviews": [2, 4]})
+    upload_id = upload_client.upload(
+        product_id=product.pk, name="on-s3", payloads=[payload], options={"overviews": [2, 4]}
+    )
     staged = ImageUploadFile.objects.get(upload_id=upload_id)
     assert staged.sha256 == hashlib.sha256(payload).hexdigest()
     upload = wait_for_upload(upload_id)
@@ -147,13 +177,30 @@ def test_storage_backend_s3_setting_builds_the_s3_storage(tmp_path):
     """STORAGE_BACKEND=s3 with AWS_* variables, read by catalogsite/settings.py in a fresh process."""
     import os
 
-    env = {**os.environ, "TESSERA_TESTING": "1", "STORAGE_BACKEND": "s3", "AWS_STORAGE_BUCKET_NAME": "bucket-x",
-           "AWS_S3_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b",
-           "AWS_S3_ADDRESSING_STYLE": "path", "DJANGO_SETTINGS_MODULE": "catalogsite.settings"}
-    code = ("import django; django.setup(); from django.core.files.storage import storages; "
-            "from uploads.storage import href_for; s = storages['imagery']; "
-            "print(type(s).__name__, s.bucket_name, s.endpoint_url, s.file_overwrite, href_for('rasters/k'))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], env=env,
-                         capture_output=True, text=True, timeout=60)
-    assert out.stdout.split() == ["S3Storage", "bucket-x", "http://127.0.0.1:9", "False", "s3://bucket-x/rasters/k"], \
+    env = {
+        **os.environ,
+        "TESSERA_TESTING": "1",
+        "STORAGE_BACKEND": "s3",
+        "AWS_STORAGE_BUCKET_NAME": "bucket-x",
+        "AWS_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "a",
+        "AWS_SECRET_ACCESS_KEY": "b",
+        "AWS_S3_ADDRESSING_STYLE": "path",
+        "DJANGO_SETTINGS_MODULE": "catalogsite.settings",
+    }
+    code = (
+        "import django; django.setup(); from django.core.files.storage import storages; "
+        "from uploads.storage import href_for; s = storages['imagery']; "
+        "print(type(s).__name__, s.bucket_name, s.endpoint_url, s.file_overwrite, href_for('rasters/k'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.split() == ["S3Storage", "bucket-x", "http://127.0.0.1:9", "False", "s3://bucket-x/rasters/k"], (
         out.stderr[-2000:]
+    )

@@ -19,7 +19,8 @@ LIMITS = sandbox.ChildLimits(timeout=30, memory=2 * 1024**3, max_output=1024**3)
 def probe(monkeypatch, tmp_path):
     monkeypatch.setattr(sandbox, "CHILD_MODULE", "tests.uploads.env_probe")
     yield lambda request=None, limits=LIMITS, **kwargs: sandbox.run_child(
-        request or {}, workdir=str(tmp_path), limits=limits, **kwargs)
+        request or {}, workdir=str(tmp_path), limits=limits, **kwargs
+    )
     sandbox.discard_prespawned()
 
 
@@ -28,8 +29,15 @@ def test_the_child_gets_gdal_settings_and_no_credentials(probe, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret")
     outcome = probe(prespawn=False)
     environment = outcome.document["result"]["environment"]
-    for name in ("DATABASE_URL", "REDIS_URL", "BROKER_URL", "SECRET_KEY", "AWS_SECRET_ACCESS_KEY",
-                 "AWS_ACCESS_KEY_ID", "JWT_SIGNING_KEY"):
+    for name in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "BROKER_URL",
+        "SECRET_KEY",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "JWT_SIGNING_KEY",
+    ):
         assert name not in environment
     assert not any("secret" in value for value in environment.values())
     for name, value in sandbox.GDAL_ENVIRONMENT.items():
@@ -56,9 +64,12 @@ def test_the_child_has_no_network(probe):
 
 def test_a_child_over_its_wall_clock_is_killed(monkeypatch, tmp_path):
     monkeypatch.setattr(sandbox, "CHILD_MODULE", "tests.uploads.sleeper")
-    outcome = sandbox.run_child({}, workdir=str(tmp_path), prespawn=False,
-                                limits=sandbox.ChildLimits(timeout=1, memory=LIMITS.memory,
-                                                           max_output=LIMITS.max_output))
+    outcome = sandbox.run_child(
+        {},
+        workdir=str(tmp_path),
+        prespawn=False,
+        limits=sandbox.ChildLimits(timeout=1, memory=LIMITS.memory, max_output=LIMITS.max_output),
+    )
     assert outcome.timed_out and outcome.document is None and outcome.killed_by == "SIGKILL"
     assert outcome.seconds < 10
 
@@ -66,8 +77,14 @@ def test_a_child_over_its_wall_clock_is_killed(monkeypatch, tmp_path):
 def test_a_lost_lease_stops_the_child(monkeypatch, tmp_path):
     monkeypatch.setattr(sandbox, "CHILD_MODULE", "tests.uploads.sleeper")
     beats = []
-    outcome = sandbox.run_child({}, workdir=str(tmp_path), prespawn=False, heartbeat=lambda: beats.append(1) or False,
-                                heartbeat_every=0.2, limits=LIMITS)
+    outcome = sandbox.run_child(
+        {},
+        workdir=str(tmp_path),
+        prespawn=False,
+        heartbeat=lambda: beats.append(1) or False,
+        heartbeat_every=0.2,
+        limits=LIMITS,
+    )
     assert outcome.lost_lease and not outcome.timed_out and outcome.killed_by == "SIGKILL"
     assert beats == [1] and outcome.seconds < 10
 
@@ -78,8 +95,9 @@ def test_every_job_gets_a_fresh_prestarted_process(probe):
     assert warm is not None and warm.process.poll() is None  # the next one is already waiting
     second = probe(prespawn=True).document["result"]["pid"]
     assert second == warm.process.pid and second != first
-    third = probe(prespawn=True, limits=sandbox.ChildLimits(timeout=31, memory=LIMITS.memory,
-                                                            max_output=LIMITS.max_output)).document["result"]["pid"]
+    third = probe(
+        prespawn=True, limits=sandbox.ChildLimits(timeout=31, memory=LIMITS.memory, max_output=LIMITS.max_output)
+    ).document["result"]["pid"]
     assert third not in (first, second)  # other limits: the waiting child is discarded, not used
     assert warm.process.poll() is not None
 

@@ -71,30 +71,40 @@ def parse_create(attributes: dict[str, Any]) -> UploadSpec:
     if unknown:
         raise _fail(f"Unknown upload attribute(s) {sorted(unknown)}.", f"/data/attributes/{sorted(unknown)[0]}")
     if attributes.get("status") not in (None, ImageUploadStatus.TRANSFERRING):
-        raise _fail("A new upload starts as 'transferring'; set 'pending' once the files are transferred.",
-                    "/data/attributes/status")
+        raise _fail(
+            "A new upload starts as 'transferring'; set 'pending' once the files are transferred.",
+            "/data/attributes/status",
+        )
     document = attributes.get("image")
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, dict) or not isinstance(data.get("attributes"), dict):
-        raise _fail("image must be a JSON:API image document: {\"data\": {\"type\": \"image\", \"attributes\": …}}.",
-                    "/data/attributes/image")
+        raise _fail(
+            'image must be a JSON:API image document: {"data": {"type": "image", "attributes": …}}.',
+            "/data/attributes/image",
+        )
     if data.get("type") != "image":
         raise _fail("image.data.type must be 'image'.", "/data/attributes/image/data/type")
     raw = dict(data["attributes"])
     forbidden = sorted((INGEST_ONLY_IMAGE_ATTRIBUTES | ACL_ATTRIBUTES) & set(raw))
     if forbidden:
-        raise _fail(f"{', '.join(forbidden)} cannot be given with an upload: ingest sets the files, and images "
-                    "take their product's ACLs.", f"/data/attributes/image/data/attributes/{forbidden[0]}")
+        raise _fail(
+            f"{', '.join(forbidden)} cannot be given with an upload: ingest sets the files, and images "
+            "take their product's ACLs.",
+            f"/data/attributes/image/data/attributes/{forbidden[0]}",
+        )
     for key in ("created", "modified", "v1_properties"):
         raw.pop(key, None)
     serializer = UploadImageSerializer(data=raw)
     if not serializer.is_valid():
-        raise _validation_error(serializers.ValidationError(serializer.errors),
-                                "/data/attributes/image/data/attributes")
+        raise _validation_error(
+            serializers.ValidationError(serializer.errors), "/data/attributes/image/data/attributes"
+        )
     product_id, name = serializer.validated_data["product_id"], serializer.validated_data["name"]
     image_id = f"{product_id}:{name}"
-    for given, pointer in ((attributes.get("image_id"), "/data/attributes/image_id"),
-                           (data.get("id"), "/data/attributes/image/data/id")):
+    for given, pointer in (
+        (attributes.get("image_id"), "/data/attributes/image_id"),
+        (data.get("id"), "/data/attributes/image/data/id"),
+    ):
         if given is not None and given != image_id:
             raise _fail(f"The image id must be '<product_id>:<name>', i.e. {image_id!r}.", pointer)
     if attributes.get("product_id") not in (None, product_id):
@@ -121,11 +131,15 @@ def _options(options: Any, *, product_id: str, name: str, image: dict[str, Any])
     if len(files) > settings.UPLOAD_MAX_FILES:
         raise _fail(f"At most {settings.UPLOAD_MAX_FILES} files per upload.", f"{pointer}/image_files")
     overviews = options.get("overviews") or []
-    if (not isinstance(overviews, list) or len(overviews) > MAX_OVERVIEWS
-            or not all(isinstance(v, int) and not isinstance(v, bool) and 2 <= v <= MAX_OVERVIEW_FACTOR
-                       for v in overviews)):
-        raise _fail(f"overviews is a list of at most {MAX_OVERVIEWS} integer factors between 2 and "
-                    f"{MAX_OVERVIEW_FACTOR}.", f"{pointer}/overviews")
+    if (
+        not isinstance(overviews, list)
+        or len(overviews) > MAX_OVERVIEWS
+        or not all(isinstance(v, int) and not isinstance(v, bool) and 2 <= v <= MAX_OVERVIEW_FACTOR for v in overviews)
+    ):
+        raise _fail(
+            f"overviews is a list of at most {MAX_OVERVIEWS} integer factors between 2 and {MAX_OVERVIEW_FACTOR}.",
+            f"{pointer}/overviews",
+        )
     resampler = options.get("overview_resampler")
     if resampler is not None and resampler not in OverviewResampler.values:
         raise _fail(f"overview_resampler must be one of {OverviewResampler.values}.", f"{pointer}/overview_resampler")
@@ -136,14 +150,25 @@ def _options(options: Any, *, product_id: str, name: str, image: dict[str, Any])
         raise _fail(f"upload_size exceeds the {settings.UPLOAD_MAX_BYTES} byte limit.", f"{pointer}/upload_size")
     if upload_type == ImageUploadType.NDARRAY:
         if not image.get("geotrans"):
-            raise _fail("An ndarray upload needs the image's geotrans (or raster_meta).",
-                        "/data/attributes/image/data/attributes/geotrans")
+            raise _fail(
+                "An ndarray upload needs the image's geotrans (or raster_meta).",
+                "/data/attributes/image/data/attributes/geotrans",
+            )
         if not (image.get("cs_code") or image.get("projection")):
-            raise _fail("An ndarray upload needs the image's cs_code or projection (or raster_meta).",
-                        "/data/attributes/image/data/attributes/cs_code")
-    return UploadSpec(product_id=product_id, image_name=name, image_attributes=image, upload_type=upload_type,
-                      image_files=[safe_basename(f) for f in files], overviews=sorted(set(overviews)),
-                      overview_resampler=resampler, upload_size=size)
+            raise _fail(
+                "An ndarray upload needs the image's cs_code or projection (or raster_meta).",
+                "/data/attributes/image/data/attributes/cs_code",
+            )
+    return UploadSpec(
+        product_id=product_id,
+        image_name=name,
+        image_attributes=image,
+        upload_type=upload_type,
+        image_files=[safe_basename(f) for f in files],
+        overviews=sorted(set(overviews)),
+        overview_resampler=resampler,
+        upload_size=size,
+    )
 
 
 def image_attributes_internal(raw: dict[str, Any]) -> dict[str, Any]:
@@ -173,8 +198,16 @@ class ImageUploadSerializer(serializers.ModelSerializer):
         # No `image`: a nested image document in a response crashes the 3.2.2 client (it compares the raw
         # dict's `.id`), and `"image": null` is rejected; the client keeps its own sticky Image, and one
         # found by a search resolves `image` through `image_id`.
-        fields = ["product_id", "image_id", "image_upload_options", "user", "resumable_urls", "status",
-                  "created", "modified"]
+        fields = [
+            "product_id",
+            "image_id",
+            "image_upload_options",
+            "user",
+            "resumable_urls",
+            "status",
+            "created",
+            "modified",
+        ]
 
     def get_image_upload_options(self, obj: ImageUpload) -> dict[str, Any]:
         return {key: value for key, value in obj.options.items() if value is not None}

@@ -28,10 +28,23 @@ from ..choices import ImageUploadStatus
 from ..models import ImageUpload
 from .serializers import READ_ONLY_ATTRIBUTES, ImageUploadSerializer, event_resource, parse_create
 
-UPLOAD_FILTERS = {"id": "id", "product_id": "product", "image_id": "image_id", "status": "status",
-                  "user": "user_namespace", "created": "created", "modified": "modified"}
-UPLOAD_SORTS = {"product_id": "product_id", "image_id": "image_id", "status": "status", "user": "user_namespace",
-                "created": "created", "modified": "modified"}
+UPLOAD_FILTERS = {
+    "id": "id",
+    "product_id": "product",
+    "image_id": "image_id",
+    "status": "status",
+    "user": "user_namespace",
+    "created": "created",
+    "modified": "modified",
+}
+UPLOAD_SORTS = {
+    "product_id": "product_id",
+    "image_id": "image_id",
+    "status": "status",
+    "user": "user_namespace",
+    "created": "created",
+    "modified": "modified",
+}
 
 
 class ImageUploadViewSet(CatalogViewSet):
@@ -63,8 +76,7 @@ class ImageUploadViewSet(CatalogViewSet):
     def relationships(self, obj) -> dict[str, Any]:
         if not getattr(self, "include_events", False):
             return {}
-        return {"events": {"data": [{"type": "image_upload_event", "id": str(event.pk)}
-                                    for event in obj.events.all()]}}
+        return {"events": {"data": [{"type": "image_upload_event", "id": str(event.pk)} for event in obj.events.all()]}}
 
     def included(self, objects: list, names: list[str]) -> list[dict[str, Any]]:
         if "events" not in names:
@@ -109,8 +121,9 @@ class ImageUploadViewSet(CatalogViewSet):
         if "status" in attributes:
             requested = attributes["status"]
             if requested not in ImageUploadStatus.values:
-                raise BadRequest(f"status must be one of {ImageUploadStatus.values}.",
-                                 pointer="/data/attributes/status")
+                raise BadRequest(
+                    f"status must be one of {ImageUploadStatus.values}.", pointer="/data/attributes/status"
+                )
             services.image_upload_set_status(user=request.user, upload=upload, status=requested)
         return self.single(self.restricted().get(pk=pk), include=include)
 
@@ -156,10 +169,9 @@ def resumable_upload(request: HttpRequest, pk: str, index: int) -> HttpResponse:
         content_length = 0
         read = request.read
     try:
-        upload_file = services.image_upload_receive_file(upload_id=pk, index=index,
-                                                         token=request.GET.get("token", ""), read=read,
-                                                         content_length=content_length)
+        upload_file = services.image_upload_receive_file(
+            upload_id=pk, index=index, token=request.GET.get("token", ""), read=read, content_length=content_length
+        )
     except services.UploadTransferError as exc:
         return _error(exc.status, str(exc))
-    return JsonResponse({"meta": {"size_bytes": upload_file.size_bytes, "sha256": upload_file.sha256}},
-                        status=200)
+    return JsonResponse({"meta": {"size_bytes": upload_file.size_bytes, "sha256": upload_file.sha256}}, status=200)

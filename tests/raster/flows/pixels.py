@@ -34,11 +34,24 @@ def make_product() -> Product:
     product = Product(id=unique("pixels"), name="Pixels")
     product.save()
     for index, name in enumerate(("red", "green", "blue")):
-        SpectralBand(name=name, product=product, band_index=index, data_type="Byte", nodata=0,
-                     data_range=[0, 255], display_range=[0, DISPLAY_MAX]).save()
+        SpectralBand(
+            name=name,
+            product=product,
+            band_index=index,
+            data_type="Byte",
+            nodata=0,
+            data_range=[0, 255],
+            display_range=[0, DISPLAY_MAX],
+        ).save()
     # A 3.x derived band: a normalized difference of two stored bands, computed by the raster service.
-    SpectralBand(name="ndvi", product=product, data_type="UInt16", data_range=[0, 65535], physical_range=[-1, 1],
-                 derived_params={"function": "ndi_uint16", "bands": ["green", "red"]}).save()
+    SpectralBand(
+        name="ndvi",
+        product=product,
+        data_type="UInt16",
+        data_range=[0, 65535],
+        physical_range=[-1, 1],
+        derived_params={"function": "ndi_uint16", "bands": ["green", "red"]},
+    ).save()
     return product
 
 
@@ -113,8 +126,12 @@ def main() -> None:
             assert abs(got.transform.c - src_transform.c) < 1e-6 and abs(got.transform.f - src_transform.f) < 1e-6
             assert (got.width, got.height) == (source.shape[2], source.shape[1])
             assert np.array_equal(got.read(), source), "downloaded pixels differ"
-        png = scene.download("red green blue", geocontext=scene.geocontext.assign(geometry=None),
-                             dest=str(workdir / "scene.png"), scaling="display")
+        png = scene.download(
+            "red green blue",
+            geocontext=scene.geocontext.assign(geometry=None),
+            dest=str(workdir / "scene.png"),
+            scaling="display",
+        )
         assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     check(download)
@@ -133,8 +150,9 @@ def main() -> None:
         assert (second.data[top] == 200).all()
         only_first = ~np.ma.getmaskarray(first) & ~top
         assert np.array_equal(mosaic.data[only_first], first.data[only_first])
-        reverse = product.images().intersects(aoi).sort("-acquired").collect().mosaic("red green blue",
-                                                                                      resolution=600.0)
+        reverse = (
+            product.images().intersects(aoi).sort("-acquired").collect().mosaic("red green blue", resolution=600.0)
+        )
         both = top & ~np.ma.getmaskarray(first)
         assert both.any() and np.array_equal(reverse.data[both], first.data[both]), "the last id is on top"
         note(f"mosaic {mosaic.shape}, stack {stack.shape}, overlap {int(both.sum())} values")

@@ -70,8 +70,12 @@ assert (image.x_pixels, image.y_pixels) == (791, 718), (image.x_pixels, image.y_
 assert image.cs_code == "EPSG:32618", image.cs_code
 assert image.cloud_fraction == 0.1
 assert image.files and image.files[0].size_bytes > 0 and image.files[0].hash
-assert [e.event_type for e in upload.events] == [ImageUploadEventType.QUEUE, ImageUploadEventType.RUN,
-                                                  ImageUploadEventType.USAGE, ImageUploadEventType.COMPLETE]
+assert [e.event_type for e in upload.events] == [
+    ImageUploadEventType.QUEUE,
+    ImageUploadEventType.RUN,
+    ImageUploadEventType.USAGE,
+    ImageUploadEventType.COMPLETE,
+]
 assert Image.get(image.id).geometry is not None
 log(f"file upload ok: {upload.id}")
 
@@ -97,12 +101,15 @@ log("overwrite ok")
 # --- upload_ndarray(..., overviews=[2, 4], overview_resampler=AVERAGE) ----------------------------------
 blue = make_product("guide-ndarray", [("blue", DataType.UINT16)])
 rows, cols = 200, 150
-ndarray = (np.arange(rows * cols, dtype="uint16").reshape(1, rows, cols) % 4000)
-raster_meta = {"geoTransform": [500000.0, 60.0, 0.0, 4200000.0, 0.0, -60.0],
-               "coordinateSystem": {"proj4": "+proj=utm +zone=15 +datum=WGS84 +units=m +no_defs"}}
+ndarray = np.arange(rows * cols, dtype="uint16").reshape(1, rows, cols) % 4000
+raster_meta = {
+    "geoTransform": [500000.0, 60.0, 0.0, 4200000.0, 0.0, -60.0],
+    "coordinateSystem": {"proj4": "+proj=utm +zone=15 +datum=WGS84 +units=m +no_defs"},
+}
 image2 = Image(product=blue, name="image2", acquired="2023-01-06")
-upload2 = image2.upload_ndarray(ndarray, raster_meta=raster_meta, overviews=[2, 4],
-                                overview_resampler=OverviewResampler.AVERAGE)
+upload2 = image2.upload_ndarray(
+    ndarray, raster_meta=raster_meta, overviews=[2, 4], overview_resampler=OverviewResampler.AVERAGE
+)
 finished(upload2, ImageUploadStatus.SUCCESS)
 assert (image2.x_pixels, image2.y_pixels) == (cols, rows), (image2.x_pixels, image2.y_pixels)
 assert image2.geotrans == tuple(raster_meta["geoTransform"]) or list(image2.geotrans) == raster_meta["geoTransform"]
@@ -110,13 +117,24 @@ log(f"ndarray upload ok: {upload2.id}")
 
 # a list of 2-D arrays and every supported dtype travel the same way
 for dtype in Image.SUPPORTED_DATATYPES:
-    data_type = {"uint8": DataType.BYTE, "int16": DataType.INT16, "uint16": DataType.UINT16,
-                 "int32": DataType.INT32, "uint32": DataType.UINT32, "float32": DataType.FLOAT32,
-                 "float64": DataType.FLOAT64}[dtype]
+    data_type = {
+        "uint8": DataType.BYTE,
+        "int16": DataType.INT16,
+        "uint16": DataType.UINT16,
+        "int32": DataType.INT32,
+        "uint32": DataType.UINT32,
+        "float32": DataType.FLOAT32,
+        "float64": DataType.FLOAT64,
+    }[dtype]
     product = make_product(f"guide-dtype-{dtype}", [("value", data_type)])
     array = (np.arange(40 * 30).reshape(40, 30) % 100).astype(dtype)
-    typed = Image(product=product, name=f"typed-{dtype}", acquired="2023-01-06",
-                  geotrans=[10.0, 0.001, 0.0, 50.0, 0.0, -0.001], cs_code="EPSG:4326")
+    typed = Image(
+        product=product,
+        name=f"typed-{dtype}",
+        acquired="2023-01-06",
+        geotrans=[10.0, 0.001, 0.0, 50.0, 0.0, -0.001],
+        cs_code="EPSG:4326",
+    )
     finished(typed.upload_ndarray(array), ImageUploadStatus.SUCCESS)
 log("ndarray dtypes ok")
 

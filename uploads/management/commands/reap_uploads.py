@@ -7,9 +7,11 @@ from uploads.services import image_uploads_reap
 
 
 class Command(BaseCommand):
-    help = ("Re-enqueue lost pending uploads, recover running uploads whose worker died, cancel expired "
-            "transfers and remove leftover staged bytes and scratch directories; then print the counts a "
-            "monitor should watch.")
+    help = (
+        "Re-enqueue lost pending uploads, recover running uploads whose worker died, cancel expired "
+        "transfers and remove leftover staged bytes and scratch directories; then print the counts a "
+        "monitor should watch."
+    )
 
     def handle(self, *args, **options):
         report = image_uploads_reap()

@@ -7,8 +7,10 @@ from uploads.storage import delete_keys
 
 
 class Command(BaseCommand):
-    help = ("List objects under staging/ and rasters/ in imagery storage that no upload or image references "
-            "(left behind by crashes or failed deletions); --delete removes them.")
+    help = (
+        "List objects under staging/ and rasters/ in imagery storage that no upload or image references "
+        "(left behind by crashes or failed deletions); --delete removes them."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--delete", action="store_true", help="Delete the orphans instead of only listing them.")
@@ -23,5 +25,6 @@ class Command(BaseCommand):
                 self.stderr.write(f"could not delete {key}")
             self.stdout.write(f"storage_orphans: deleted {len(orphans) - len(failed)} of {len(orphans)} orphan(s)")
         else:
-            self.stdout.write(f"storage_orphans: {len(orphans)} orphan(s)" + (" (use --delete to remove them)"
-                                                                             if orphans else ""))
+            self.stdout.write(
+                f"storage_orphans: {len(orphans)} orphan(s)" + (" (use --delete to remove them)" if orphans else "")
+            )
