@@ -92,17 +92,7 @@ def build_request(*, user, ids: list[str], product: Product, params, fmt: str) -
         if isinstance(spec, list):
             spec = [*spec, None]
     specs = [resolve_band(product.pk, by_name, name) for name in bands]
-    properties = [
-        scaling.BandProperties.of(
-            name=s.name,
-            band_type=s.band_type,
-            data_type=s.data_type,
-            data_range=s.data_range,
-            display_range=s.display_range,
-            physical_range=s.physical_range,
-        )
-        for s in specs
-    ]
+    properties = [s.scaling_properties() for s in specs]
     try:
         scales, data_type = scaling.scaling_parameters(bands=properties, scaling=spec, data_type=data_type)
     except scaling.ScalingError as exc:

@@ -317,6 +317,17 @@ class BandSpec:
     def stored(self) -> list[BandSpec]:
         return list(self.sources) if self.is_derived else [self]
 
+    def scaling_properties(self) -> scaling.BandProperties:
+        """What `scaling.scaling_parameters` needs to know of this band (exports and tiles scale like npz)."""
+        return scaling.BandProperties.of(
+            name=self.name,
+            band_type=self.band_type,
+            data_type=self.data_type,
+            data_range=self.data_range,
+            display_range=self.display_range,
+            physical_range=self.physical_range,
+        )
+
     def description(self) -> dict[str, Any]:
         """The band's `description` in raster_info (the client copies it into GeoTIFF band tags)."""
         return {

@@ -193,17 +193,7 @@ def plan_tile(*, user, query: TileQuery) -> TilePlan:
             f"A {query.fmt.upper()} tile shows 1 or 3 bands (PNG also 2 or 4); {len(specs)} requested.",
             parameter="bands",
         )
-    properties = [
-        scaling.BandProperties.of(
-            name=s.name,
-            band_type=s.band_type,
-            data_type=s.data_type,
-            data_range=s.data_range,
-            display_range=s.display_range,
-            physical_range=s.physical_range,
-        )
-        for s in specs
-    ]
+    properties = [s.scaling_properties() for s in specs]
     try:
         scales, _ = scaling.scaling_parameters(bands=properties, scaling=query.scaling, data_type="Byte")
     except scaling.ScalingError as exc:
