@@ -175,7 +175,9 @@ def job_worker(transactional_db):
 
     broker = dramatiq.get_broker()
     try:
-        broker.client.ping()
+        # Redis answers PING; RabbitMQ (BROKER_URL=amqp://…) already connected to declare the queue.
+        if hasattr(broker, "client"):
+            broker.client.ping()
     except Exception as exc:  # noqa: BLE001 - any connection problem means the same thing here
         pytest.fail(f"the dramatiq broker (Redis at REDIS_URL) is not reachable: {exc}")
     queues = {ingest_image_upload.queue_name, run_product_task.queue_name}
