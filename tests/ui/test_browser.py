@@ -237,7 +237,9 @@ def test_upload_rgb_with_progress_then_footprint_on_the_map_and_preview(open_bro
     expect(page).to_have_url(session.url(f"/images/{image.pk}/"))
     preview = page.locator("#image-preview")
     expect(preview).to_be_visible()
-    page.wait_for_function("document.getElementById('image-preview').complete")
+    # Not page.wait_for_function: its polling predicate is compiled in the page, which our CSP (no
+    # 'unsafe-eval') refuses whenever the image is not complete at the first check.
+    expect(preview).to_have_js_property("complete", True)
     assert page.evaluate("document.getElementById('image-preview').naturalWidth") > 0
     expect(page.locator("#footprint-map path.leaflet-interactive")).to_have_count(1)
     expect(page.locator("#files-title")).to_be_visible()
