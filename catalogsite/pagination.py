@@ -80,27 +80,6 @@ def order_queryset(queryset: QuerySet, sort: Sort | None) -> QuerySet:
     return queryset.order_by(F(sort.path).asc(nulls_last=True), "pk")
 
 
-def after_position(queryset: QuerySet, sort: Sort | None, position: Position) -> QuerySet:
-    """Rows strictly after `position` in the order of `order_queryset`, as ONE filter (an OR of Q's).
-
-    Kept for callers that need a single queryset; `fetch_page` is what searches use, because an OR
-    over the sort column cannot be an index range and made page N cost N pages.
-    """
-    if sort is None:
-        return queryset.filter(pk__gt=position.last_id)
-    path, value, last_id = sort.path, position.value, position.last_id
-    if sort.descending:
-        if value is None:
-            q = Q(**{f"{path}__isnull": True, "pk__lt": last_id}) | Q(**{f"{path}__isnull": False})
-        else:
-            q = Q(**{f"{path}__lt": value}) | Q(**{path: value, "pk__lt": last_id})
-    elif value is None:
-        q = Q(**{f"{path}__isnull": True, "pk__gt": last_id})
-    else:
-        q = Q(**{f"{path}__gt": value}) | Q(**{path: value, "pk__gt": last_id}) | Q(**{f"{path}__isnull": True})
-    return queryset.filter(q)
-
-
 def fetch_page(queryset: QuerySet, sort: Sort | None, position: Position | None, size: int) -> list:
     """Up to `size` rows after `position` (from the start when None) in the order of `order_queryset`.
 

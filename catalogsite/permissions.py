@@ -54,16 +54,12 @@ def can(user, obj, action: str) -> bool:
 
 def visible_acl(user, obj, field: str) -> list[str]:
     """ACL lists as a caller may see them: owners in full; readers/writers in full only for owners."""
-    values = list(getattr(obj, field) or [])
-    if field == "owners" or can(user, obj, Action.SHARE):
-        return values
-    principals = principals_for(user)
-    return [value for value in values if value in principals.readable]
+    return visible_acls(user, obj, (field,))[field]
 
 
 def visible_acls(user, obj, fields: tuple[str, ...] = ("owners", "readers", "writers")) -> dict[str, list[str]]:
-    """`visible_acl` of several fields with one principals lookup and one ownership check (serializers call
-    this for every object of a page)."""
+    """Several ACL fields as the caller may see them, with one principals lookup and one ownership check
+    (serializers call this for every object of a page)."""
     owner = can(user, obj, Action.SHARE)
     readable = None if owner else principals_for(user).readable
     out = {}
