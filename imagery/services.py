@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from catalogsite.jsonapi import BadRequest, Conflict
 from products.models import Product
-from products.services import _writable_product, inherited_acls
+from products.services import inherited_acls, writable_product
 
 from .models import Image
 
@@ -19,7 +19,7 @@ def files_size(files: list[dict[str, Any]] | None) -> int:
 
 def image_create(*, user, attributes: dict[str, Any], requested_id: str | None = None) -> Image:
     """Create an image in a product the caller can write; it inherits the product's ACLs."""
-    product = _writable_product(user=user, product_id=attributes.pop("product_id"))
+    product = writable_product(user=user, product_id=attributes.pop("product_id"))
     image_id = f"{product.pk}:{attributes['name']}"
     if requested_id is not None and requested_id != image_id:
         raise BadRequest(f"An image id is '<product_id>:<name>', expected {image_id!r}.", pointer="/data/id")

@@ -140,7 +140,8 @@ def product_recompute_resolution(*, product: Product) -> None:
     )
 
 
-def _writable_product(*, user, product_id: str) -> Product:
+def writable_product(*, user, product_id: str) -> Product:
+    """The product, locked, for adding bands, images or uploads to it: 404 if unreadable, 403 if read-only."""
     product = Product.objects.restrict(user, Action.VIEW).select_for_update().filter(pk=product_id).first()
     if product is None:
         raise exceptions.NotFound(f"Product {product_id} not found.")
@@ -161,7 +162,7 @@ def inherited_acls(*, user, product: Product, attributes: dict[str, Any]) -> dic
 
 
 def band_create(*, user, attributes: dict[str, Any], requested_id: str | None = None) -> Band:
-    product = _writable_product(user=user, product_id=attributes.pop("product_id"))
+    product = writable_product(user=user, product_id=attributes.pop("product_id"))
     name = attributes["name"]
     band_id = f"{product.pk}:{name}"
     if requested_id is not None and requested_id != band_id:

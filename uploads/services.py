@@ -39,7 +39,7 @@ from catalogsite.jsonapi import BadRequest, Conflict
 from catalogsite.permissions import can
 from imagery.models import Image
 from imagery.services import image_upsert_from_ingest
-from products.services import _writable_product
+from products.services import writable_product
 
 from . import storage
 from .choices import (
@@ -122,7 +122,7 @@ def image_upload_create(*, user, spec: UploadSpec) -> tuple[ImageUpload, list[st
     An upload for an existing image id is accepted (the client's `overwrite=True` is not on the wire) when
     the caller may change that image; ingest then replaces the image's data and attributes.
     """
-    product = _writable_product(user=user, product_id=spec.product_id)
+    product = writable_product(user=user, product_id=spec.product_id)
     image_id = f"{product.pk}:{spec.image_name}"
     existing = Image.objects.filter(pk=image_id).first()
     if existing is not None and not can(user, existing, Action.CHANGE):
