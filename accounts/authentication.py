@@ -35,9 +35,11 @@ class JWTAuthentication(BaseAuthentication):
         except InvalidAccessToken as exc:
             raise AuthenticationFailed(str(exc)) from exc
 
-        user = User.objects.filter(subject=claims["sub"]).first()
-        if user is None:
-            raise AuthenticationFailed("The user of this access token no longer exists.")
+        try:
+            # get(), not filter().first(): subject is unique and first() would add an ORDER BY to every request.
+            user = User.objects.get(subject=claims["sub"])
+        except User.DoesNotExist as exc:
+            raise AuthenticationFailed("The user of this access token no longer exists.") from exc
         if not user.is_active:
             raise AuthenticationFailed("The account of this access token is disabled.")
         return user, claims
