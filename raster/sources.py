@@ -10,11 +10,16 @@ a COG written by ingest.
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import rasterio
+from django.conf import settings
 from django.core.files.storage import storages
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
@@ -103,15 +108,88 @@ def s3_gdal_env(storage) -> dict[str, str]:
     return env
 
 
+class _OpenDatasets(threading.local):
+    """Recently used datasets of this thread, most recent last (rasterio datasets are not thread-safe)."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[tuple, tuple[object, float]] = OrderedDict()
+
+    def take(self, key: tuple, max_age: float):
+        entry = self.entries.pop(key, None)
+        if entry is None:
+            return None
+        dataset, opened = entry
+        if time.monotonic() - opened > max_age:
+            dataset.close()
+            return None
+        return entry
+
+    def give_back(self, key: tuple, entry: tuple[object, float], size: int) -> None:
+        self.entries[key] = entry
+        while len(self.entries) > size:
+            _, (dataset, _) = self.entries.popitem(last=False)
+            dataset.close()
+
+    def clear(self) -> None:
+        while self.entries:
+            _, (dataset, _) = self.entries.popitem()
+            dataset.close()
+
+
+_open_datasets = _OpenDatasets()
+
+
+def close_cached_datasets() -> None:
+    """Close this thread's cached datasets (tests; a worker that wants its file handles back)."""
+    _open_datasets.clear()
+
+
+def _identity(path: str) -> tuple:
+    """What makes a cached handle stale: for local files inode, size and mtime (a replaced or deleted file is
+    reopened or reported missing); stored objects on S3 are never rewritten under the same key."""
+    if path.startswith("/vsi"):
+        return ()
+    stat = os.stat(path)
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
 @contextlib.contextmanager
 def open_dataset(location: SourceLocation, *, overview_level: int | None = None) -> Iterator:
-    """Open a stored COG (GTiff driver only), optionally one of its overviews as the dataset."""
+    """Open a stored COG (GTiff driver only), optionally one of its overviews as the dataset.
+
+    Datasets stay open per thread (RASTER_DATASET_CACHE_SIZE, RASTER_DATASET_CACHE_SECONDS): a map view asks
+    for neighbouring tiles of the same file, and keeping it open skips re-parsing its header and keeps GDAL's
+    block cache of it, so tiles that share a compressed block decode it once. A handle is dropped when the
+    file's identity changes, on any GDAL error, and after RASTER_DATASET_CACHE_SECONDS.
+    """
     options = {"overview_level": overview_level} if overview_level is not None else {}
+    size = settings.RASTER_DATASET_CACHE_SIZE
     try:
-        with rasterio.Env(**location.env), rasterio.open(location.path, driver="GTiff", **options) as dataset:
-            yield dataset
+        with rasterio.Env(**location.env):
+            if size <= 0:
+                with rasterio.open(location.path, driver="GTiff", **options) as dataset:
+                    yield dataset
+                return
+            key = (location.path, overview_level, tuple(sorted(location.env.items())), _identity(location.path))
+            entry = _open_datasets.take(key, settings.RASTER_DATASET_CACHE_SECONDS)
+            if entry is None:
+                entry = (rasterio.open(location.path, driver="GTiff", **options), time.monotonic())
+            healthy = False
+            try:
+                yield entry[0]
+                healthy = True
+            except (RasterioError, CPLE_BaseError):
+                raise
+            except BaseException:
+                healthy = True  # the caller's own error (a budget check, a client gone): the handle is fine
+                raise
+            finally:
+                if healthy:
+                    _open_datasets.give_back(key, entry, size)
+                else:
+                    entry[0].close()
     except FileNotFoundError as exc:
-        raise SourceUnavailable("the stored file is missing.") from exc
+        raise SourceUnavailable("the stored file is missing (no such file).") from exc
     except (RasterioError, CPLE_BaseError) as exc:
         raise SourceUnavailable(f"the stored file cannot be read ({_short(exc, location.path)}).") from exc
 

@@ -18,7 +18,10 @@ def raster_storage(settings, tmp_path):
             "OPTIONS": {"location": str(tmp_path / "media" / "imagery"), "base_url": None},
         },
     }
-    return settings
+    yield settings
+    from raster.sources import close_cached_datasets
+
+    close_cached_datasets()  # handles on this test's files must not outlive its tmp_path
 
 
 @pytest.fixture
