@@ -153,7 +153,7 @@ def product_detail(request: HttpRequest, pk: str) -> HttpResponse:
             **{
                 key: value
                 for key, value in request.GET.items()
-                if key in ImageFilterSet.get_filters() and key != "product_id" and value
+                if key in ImageFilterSet.base_filters and key != "product_id" and value
             },
         )
         if bands

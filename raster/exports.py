@@ -197,7 +197,7 @@ def mosaic_export(*, user, params, fmt: str) -> Export:
             "bbox=minx,miny,maxx,maxy (EPSG:4326 unless bbox_crs) is required for a mosaic.", parameter="bbox"
         )
     visible = Image.objects.restrict(user, Action.VIEW).filter(product=product, storage_state=StorageState.AVAILABLE)
-    filters = {key: params[key] for key in ImageFilterSet.get_filters() if key in params and key != "product_id"}
+    filters = {key: params[key] for key in ImageFilterSet.base_filters if key in params and key != "product_id"}
     if "bbox_crs" not in params or params.get("bbox_crs", "").upper() == "EPSG:4326":
         filters["bbox"] = params["bbox"]
     filterset = ImageFilterSet(filters, queryset=visible)

@@ -42,6 +42,7 @@ from shapely.geometry import mapping, shape
 from catalogsite.choices import Action
 from catalogsite.geo import GeometryError, parse_geometry
 from catalogsite.jsonapi import BadRequest, Unprocessable
+from catalogsite.prepared import PreparedLookup, any_of
 from imagery.models import Image
 from products.choices import BandType
 from products.derived import DERIVED_BANDS_BY_ID
@@ -423,10 +424,22 @@ def resolve_band(product_id: str, by_name: dict[str, Band], name: str) -> BandSp
     raise BadRequest(f"Band {name!r} is not a band of product {product_id}.", parameter="bands")
 
 
+# The look-ups of every pixel request and tile, compiled once per process (catalogsite.prepared).
+_visible_images = PreparedLookup(Image, Action.VIEW, lambda qs, ids: qs.filter(any_of("pk", ids)).order_by())
+_visible_bands = PreparedLookup(
+    Band, Action.VIEW, lambda qs, product_ids: qs.filter(any_of("product_id", product_ids)).order_by()
+)
+
+
+def visible_images(*, user, ids) -> list[Image]:
+    """The images among `ids` the caller can read (any order)."""
+    return _visible_images(user, ids=sorted(set(ids)))
+
+
 def product_bands(*, user, product_ids: set[str]) -> dict[str, dict[str, Band]]:
     """Bands by name, per product, as far as the caller can see them."""
     out: dict[str, dict[str, Band]] = {pid: {} for pid in product_ids}
-    for band in Band.objects.restrict(user, Action.VIEW).filter(product_id__in=product_ids):
+    for band in _visible_bands(user, product_ids=sorted(product_ids)):
         out[band.product_id][band.name] = band
     return out
 
@@ -597,7 +610,7 @@ class RasterPlan:
 
 def plan_raster(*, user, request: RasterRequest) -> RasterPlan:
     """Images the caller can read, their bands, the output grid and the budget check; no pixel is read."""
-    found = {image.pk: image for image in Image.objects.restrict(user, Action.VIEW).filter(pk__in=set(request.ids))}
+    found = {image.pk: image for image in visible_images(user=user, ids=request.ids)}
     missing = [i for i in dict.fromkeys(request.ids) if i not in found]
     if missing:
         raise exceptions.NotFound(f"Image(s) not found: {', '.join(missing[:10])}.")
@@ -736,10 +749,23 @@ def read_raster(*, plan: RasterPlan) -> RasterResult:
         values, band_mask = composite.values[band_index], composite.masks[band_index]
         composite.values[band_index] = None  # free as we go: the output is the only full copy kept
         scaled = scaling.apply_scale(values, band_mask, plan.scales[band_index], plan.data_type)
-        np.copyto(data[out_index], scaled)
-        np.putmask(data[out_index], band_mask, 0)
+        copy_unmasked(data[out_index], scaled, band_mask)
         np.copyto(mask[out_index], band_mask)
     return RasterResult(data=data, mask=mask)
+
+
+def copy_unmasked(out: np.ndarray, values: np.ndarray, mask: np.ndarray) -> None:
+    """out = values where not masked, else 0.
+
+    Integers go through a bitwise AND with an all-ones/all-zeros word made from the mask: one branch-free pass,
+    ~5x faster than `np.putmask`/`np.where`, whose cost grows with how scattered the masked pixels are.
+    """
+    if out.dtype.kind in "iu" and values.dtype == out.dtype:
+        keep = np.subtract(mask.view(np.uint8), 1, dtype=out.dtype, casting="unsafe")  # 0 masked, ~0 valid
+        np.bitwise_and(values, keep, out=out)
+        return
+    np.copyto(out, values)
+    np.copyto(out, 0, where=mask)
 
 
 def _merge(composite: _Composite, index: int, values: np.ndarray, mask: np.ndarray) -> None:
@@ -776,10 +802,15 @@ def _read_image(image_plan: ImagePlan, plan: RasterPlan) -> tuple[list[np.ndarra
     def stored(spec: BandSpec) -> tuple[np.ndarray, np.ndarray]:
         read = reads[spec.file_index]
         values = read.values[spec.band_index]
-        mask = np.zeros(values.shape, dtype=bool) if read.covered is None else ~read.covered
         nodata = spec.nodata if spec.nodata is not None else read.nodata
+        # New arrays only as needed: a fresh np.zeros of a large raster costs a page fault per 4 KiB.
+        mask = None
         if request.mask_nodata and nodata is not None:
-            mask |= nodata_mask(values, nodata)
+            mask = nodata_mask(values, nodata)
+        if read.covered is not None:
+            mask = ~read.covered if mask is None else np.logical_or(mask, ~read.covered, out=mask)
+        if mask is None:
+            mask = np.zeros(values.shape, dtype=bool)
         return values, mask
 
     out_values, out_masks = [], []

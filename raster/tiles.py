@@ -29,6 +29,7 @@ from rio_tiler.utils import render
 
 from catalogsite.choices import Action
 from catalogsite.jsonapi import BadRequest, Unprocessable
+from catalogsite.prepared import PreparedLookup
 from imagery.choices import StorageState
 from imagery.filtersets import ImageFilterSet
 from imagery.models import Image
@@ -118,7 +119,7 @@ def parse_tile_query(*, z: int, x: int, y: int, fmt: str, params) -> TileQuery:
     colormap = params.get("colormap") or None
     if colormap is not None and colormap.lower() not in colormaps.list():
         raise BadRequest(f"Unknown colormap {colormap!r}.", parameter="colormap")
-    filters = {key: params[key] for key in ImageFilterSet.get_filters() if key in params and key != "product_id"}
+    filters = {key: params[key] for key in ImageFilterSet.base_filters if key in params and key != "product_id"}
     return TileQuery(
         z=z,
         x=x,
@@ -151,6 +152,13 @@ def default_bands(product: Product, by_name: dict[str, Any]) -> tuple[str, ...]:
     return (stored[0].name,)
 
 
+_available_image = PreparedLookup(
+    Image,
+    Action.VIEW,
+    lambda qs, image_id: qs.filter(pk=image_id, storage_state=StorageState.AVAILABLE).order_by(),
+)
+
+
 @dataclass
 class TilePlan:
     images: list[Image]  # top first
@@ -162,17 +170,18 @@ class TilePlan:
 
 def plan_tile(*, user, query: TileQuery) -> TilePlan:
     """Images, bands, scales, colormap and the ETag of a tile — everything but the pixels."""
-    visible = Image.objects.restrict(user, Action.VIEW).filter(storage_state=StorageState.AVAILABLE)
     if query.image_id:
-        image = visible.select_related("product").filter(pk=query.image_id).first()
+        # No product join: the product row is only needed for its default bands.
+        image = next(iter(_available_image(user, image_id=query.image_id)), None)
         if image is None:
             raise exceptions.NotFound(f"Image {query.image_id} not found.")
-        product = image.product
+        product = None
         images = [image]
     else:
         product = Product.objects.restrict(user, Action.VIEW).filter(pk=query.product_id).first()
         if product is None:
             raise exceptions.NotFound(f"Product {query.product_id} not found.")
+        visible = Image.objects.restrict(user, Action.VIEW).filter(storage_state=StorageState.AVAILABLE)
         filterset = ImageFilterSet(query.filters, queryset=visible.filter(product=product))
         if not filterset.is_valid():
             field, errors = next(iter(filterset.errors.items()))
@@ -185,9 +194,10 @@ def plan_tile(*, user, query: TileQuery) -> TilePlan:
                 : settings.RASTER_TILE_MAX_IMAGES
             ]
         )
-    by_name = product_bands(user=user, product_ids={product.pk})[product.pk]
-    names = query.bands or default_bands(product, by_name)
-    specs = [resolve_band(product.pk, by_name, name) for name in names]
+    product_id = product.pk if product is not None else images[0].product_id
+    by_name = product_bands(user=user, product_ids={product_id})[product_id]
+    names = query.bands or default_bands(product or images[0].product, by_name)
+    specs = [resolve_band(product_id, by_name, name) for name in names]
     if query.fmt == "jpg" and len(specs) not in (1, 3) or len(specs) not in (1, 2, 3, 4):
         raise BadRequest(
             f"A {query.fmt.upper()} tile shows 1 or 3 bands (PNG also 2 or 4); {len(specs)} requested.",
@@ -276,9 +286,9 @@ def _image_tile(
                 )
         except SourceUnavailable as exc:
             raise Unprocessable(f"Image {image.pk} cannot be read: file {file_index}: {exc}") from exc
-        array = tile.array
+        values, masks = np.ma.getdata(tile.array), np.ma.getmaskarray(tile.array)
         for n, index in enumerate(ordered):
-            reads[(file_index, index)] = (np.ma.getdata(array[n]), np.ma.getmaskarray(array)[n])
+            reads[(file_index, index)] = (values[n], masks[n])
     bands, masks = [], []
     for spec in specs:
         if not spec.is_derived:
@@ -323,21 +333,13 @@ def render_tile(*, plan: TilePlan, query: TileQuery) -> bytes:
     data = np.zeros((len(plan.specs), size, size), dtype=np.uint8)
     valid = np.zeros((size, size), dtype=bool)
     if plan.images:
+        options = {"specs": plan.specs, "resampler": query.resampler, "tilesize": size}
         try:
-            mosaic, _ = mosaic_reader(
-                plan.images,
-                _image_tile,
-                query.x,
-                query.y,
-                query.z,
-                threads=0,
-                specs=plan.specs,
-                resampler=query.resampler,
-                tilesize=size,
-            )
-        except EmptyMosaicError:
-            mosaic = None
-        except TileOutsideBounds:
+            if len(plan.images) == 1:  # one image: its tile is the mosaic (rio-tiler's mosaic would copy it)
+                mosaic = _image_tile(plan.images[0], query.x, query.y, query.z, **options)
+            else:
+                mosaic, _ = mosaic_reader(plan.images, _image_tile, query.x, query.y, query.z, threads=0, **options)
+        except (EmptyMosaicError, TileOutsideBounds):
             mosaic = None
         if mosaic is not None:
             values = np.ma.getdata(mosaic.array)
@@ -349,8 +351,8 @@ def render_tile(*, plan: TilePlan, query: TileQuery) -> bytes:
             data[:, ~valid] = 0
     alpha = np.where(valid, 255, 0).astype(np.uint8)
     if driver == "JPEG":
-        return render(data, img_format="JPEG", colormap=plan.colormap)
-    return render(data, mask=alpha, img_format="PNG", colormap=plan.colormap)
+        return render(data, img_format="JPEG", colormap=plan.colormap, QUALITY=settings.RASTER_TILE_JPEG_QUALITY)
+    return render(data, mask=alpha, img_format="PNG", colormap=plan.colormap, ZLEVEL=settings.RASTER_TILE_PNG_ZLEVEL)
 
 
 def tile_url_template(**params: str) -> str:
