@@ -9,7 +9,7 @@ from __future__ import annotations
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from .models import User
+from .principals import user_for_subject
 from .tokens import InvalidAccessToken, decode_access_token
 
 KEYWORD = b"bearer"
@@ -35,11 +35,9 @@ class JWTAuthentication(BaseAuthentication):
         except InvalidAccessToken as exc:
             raise AuthenticationFailed(str(exc)) from exc
 
-        try:
-            # get(), not filter().first(): subject is unique and first() would add an ORDER BY to every request.
-            user = User.objects.get(subject=claims["sub"])
-        except User.DoesNotExist as exc:
-            raise AuthenticationFailed("The user of this access token no longer exists.") from exc
+        user = user_for_subject(claims["sub"])  # the user row and its principals in one statement
+        if user is None:
+            raise AuthenticationFailed("The user of this access token no longer exists.")
         if not user.is_active:
             raise AuthenticationFailed("The account of this access token is disabled.")
         return user, claims

@@ -41,6 +41,46 @@ ANONYMOUS = Principals(
 
 
 @functools.cache
+def _names() -> dict[str, str]:
+    """Table and column names of the membership statements, read from the models."""
+    from .models import EmailAddress, Group, Membership, Organization, User
+
+    members = Group.members.through._meta
+    return {
+        "user": User._meta.db_table,
+        "uid": User._meta.pk.column,
+        "subject": User._meta.get_field("subject").column,
+        "slug": Organization._meta.get_field("slug").column,
+        "oid": Organization._meta.pk.column,
+        "org": Organization._meta.db_table,
+        "role": Membership._meta.get_field("role").column,
+        "membership": Membership._meta.db_table,
+        "mem_user": Membership._meta.get_field("user").column,
+        "mem_org": Membership._meta.get_field("organization").column,
+        "gname": Group._meta.get_field("name").column,
+        "gid": Group._meta.pk.column,
+        "g_org": Group._meta.get_field("organization").column,
+        "group": Group._meta.db_table,
+        "members": members.db_table,
+        "m_group": members.get_field("group").column,
+        "m_user": members.get_field("user").column,
+        "email": EmailAddress._meta.get_field("email").column,
+        "verified": EmailAddress._meta.get_field("is_verified").column,
+        "e_user": EmailAddress._meta.get_field("user").column,
+        "emails": EmailAddress._meta.db_table,
+    }
+
+
+# Organization, role, group names and verified emails of the user whose id is the SQL expression {who}.
+_MEMBERSHIP_COLUMNS = (
+    "o.{slug}, m.{role}, "
+    "ARRAY(SELECT go.{slug} || ':' || g.{gname} FROM {members} gm "
+    "JOIN {group} g ON g.{gid} = gm.{m_group} JOIN {org} go ON go.{oid} = g.{g_org} WHERE gm.{m_user} = {who}), "
+    "ARRAY(SELECT DISTINCT lower(e.{email}) FROM {emails} e WHERE e.{e_user} = {who} AND e.{verified})"
+)
+
+
+@functools.cache
 def _membership_sql() -> str:
     """Membership, group names and verified emails of one user in ONE statement, built from the models' tables.
 
@@ -48,36 +88,30 @@ def _membership_sql() -> str:
     ArrayAggs over two joins) cost ~2 ms of query compilation per request for a statement PostgreSQL runs in
     0.2 ms; measured with bench/raster.py, where it was a visible part of a tile's time.
     """
-    from .models import EmailAddress, Group, Membership, Organization
-
-    members = Group.members.through._meta
+    names = _names()
     return (
-        "SELECT o.{slug}, m.{role}, "
-        "ARRAY(SELECT go.{slug} || ':' || g.{gname} FROM {members} gm "
-        "JOIN {group} g ON g.{gid} = gm.{m_group} JOIN {org} go ON go.{oid} = g.{g_org} WHERE gm.{m_user} = %s), "
-        "ARRAY(SELECT DISTINCT lower(e.{email}) FROM {emails} e WHERE e.{e_user} = %s AND e.{verified}) "
-        "FROM (SELECT 1) AS one LEFT JOIN {membership} m ON m.{mem_user} = %s "
-        "LEFT JOIN {org} o ON o.{oid} = m.{mem_org}"
-    ).format(
-        slug=Organization._meta.get_field("slug").column,
-        oid=Organization._meta.pk.column,
-        org=Organization._meta.db_table,
-        role=Membership._meta.get_field("role").column,
-        membership=Membership._meta.db_table,
-        mem_user=Membership._meta.get_field("user").column,
-        mem_org=Membership._meta.get_field("organization").column,
-        gname=Group._meta.get_field("name").column,
-        gid=Group._meta.pk.column,
-        g_org=Group._meta.get_field("organization").column,
-        group=Group._meta.db_table,
-        members=members.db_table,
-        m_group=members.get_field("group").column,
-        m_user=members.get_field("user").column,
-        email=EmailAddress._meta.get_field("email").column,
-        verified=EmailAddress._meta.get_field("is_verified").column,
-        e_user=EmailAddress._meta.get_field("user").column,
-        emails=EmailAddress._meta.db_table,
+        "SELECT "
+        + _MEMBERSHIP_COLUMNS.format(**names, who="%s")
+        + " FROM (SELECT 1) AS one "
+        "LEFT JOIN {membership} m ON m.{mem_user} = %s LEFT JOIN {org} o ON o.{oid} = m.{mem_org}".format(**names)
     )
+
+
+@functools.cache
+def _user_sql() -> tuple[str, tuple[str, ...]]:
+    """The user with `subject` and its membership columns in one statement (bearer-token authentication)."""
+    from .models import User
+
+    names = _names()
+    fields = tuple(field.attname for field in User._meta.concrete_fields)
+    columns = ", ".join(f"u.{User._meta.get_field(name).column}" for name in fields)
+    sql = (
+        f"SELECT {columns}, "
+        + _MEMBERSHIP_COLUMNS.format(**names, who=f"u.{names['uid']}")
+        + " FROM {user} u LEFT JOIN {membership} m ON m.{mem_user} = u.{uid} "
+        "LEFT JOIN {org} o ON o.{oid} = m.{mem_org} WHERE u.{subject} = %s".format(**names)
+    )
+    return sql, fields
 
 
 def _membership_row(user_id: int) -> tuple[str | None, str | None, list[str], list[str]]:
@@ -87,6 +121,26 @@ def _membership_row(user_id: int) -> tuple[str | None, str | None, list[str], li
         cursor.execute(_membership_sql(), [user_id, user_id, user_id])
         organization, role, group_names, emails = cursor.fetchone()
     return organization, role, list(group_names or []), list(emails or [])
+
+
+def user_for_subject(subject: str):
+    """The user of a token's `sub` with its principals already computed: one statement instead of a user
+    look-up followed by `principals_for` (bearer requests run it once each). None if there is no such user."""
+    from django.db import connection
+
+    from .models import User
+
+    sql, fields = _user_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [subject])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    user = User.from_db(connection.alias, fields, row[: len(fields)])
+    organization, role, group_names, emails = row[len(fields) :]
+    if user.is_active:
+        setattr(user, _CACHE_ATTRIBUTE, _principals(user, organization, role, list(group_names), list(emails)))
+    return user
 
 
 def principals_for(user) -> Principals:
@@ -99,7 +153,14 @@ def principals_for(user) -> Principals:
     if cached is not None:
         return cached
 
-    organization, role, group_names, emails = _membership_row(user.pk)
+    principals = _principals(user, *_membership_row(user.pk))
+    setattr(user, _CACHE_ATTRIBUTE, principals)
+    return principals
+
+
+def _principals(
+    user, organization: str | None, role: str | None, group_names: list[str], emails: list[str]
+) -> Principals:
     namespace = user.namespace
     is_org_admin = bool(organization and role == MembershipRole.ADMIN)
     group_names = sorted(group_names or [])
@@ -124,7 +185,7 @@ def principals_for(user) -> Principals:
         groups.append(f"{organization}:org-admin")
         readable.add(f"group:{organization}:org-admin")
 
-    principals = Principals(
+    return Principals(
         namespace=namespace,
         organization=organization,
         is_org_admin=is_org_admin,
@@ -133,8 +194,6 @@ def principals_for(user) -> Principals:
         groups=tuple(groups),
         is_superuser=user.is_superuser,
     )
-    setattr(user, _CACHE_ATTRIBUTE, principals)
-    return principals
 
 
 def forget_principals(user) -> None:

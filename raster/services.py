@@ -42,7 +42,7 @@ from shapely.geometry import mapping, shape
 from catalogsite.choices import Action
 from catalogsite.geo import GeometryError, parse_geometry
 from catalogsite.jsonapi import BadRequest, Unprocessable
-from catalogsite.prepared import PreparedLookup, any_of
+from catalogsite.prepared import PreparedLookup, any_of, fetch_together
 from imagery.models import Image
 from products.choices import BandType
 from products.derived import DERIVED_BANDS_BY_ID
@@ -429,19 +429,37 @@ _visible_images = PreparedLookup(Image, Action.VIEW, lambda qs, ids: qs.filter(a
 _visible_bands = PreparedLookup(
     Band, Action.VIEW, lambda qs, product_ids: qs.filter(any_of("product_id", product_ids)).order_by()
 )
+# Bands of the products of some images, selected by image id so that they can be fetched in the same round
+# trip as the images (the caller keeps only the bands of the images it may read).
+_bands_of_images = PreparedLookup(
+    Band,
+    Action.VIEW,
+    lambda qs, image_ids: qs.filter(
+        product_id__in=Image.objects.filter(any_of("pk", image_ids)).values("product_id")
+    ).order_by(),
+)
 
 
-def visible_images(*, user, ids) -> list[Image]:
-    """The images among `ids` the caller can read (any order)."""
-    return _visible_images(user, ids=sorted(set(ids)))
+def by_product(bands, product_ids: set[str]) -> dict[str, dict[str, Band]]:
+    out: dict[str, dict[str, Band]] = {pid: {} for pid in product_ids}
+    for band in bands:
+        if band.product_id in out:
+            out[band.product_id][band.name] = band
+    return out
+
+
+def visible_images_and_bands(*, user, ids) -> tuple[list[Image], dict[str, dict[str, Band]]]:
+    """The images among `ids` the caller can read (any order) and, per product of those, the bands by name the
+    caller can read: two restricted look-ups in one round trip."""
+    ids = sorted(set(ids))
+    calls = [(_visible_images, user, {"ids": ids}), (_bands_of_images, user, {"image_ids": ids})]
+    images, bands = fetch_together(calls)
+    return images, by_product(bands, {image.product_id for image in images})
 
 
 def product_bands(*, user, product_ids: set[str]) -> dict[str, dict[str, Band]]:
     """Bands by name, per product, as far as the caller can see them."""
-    out: dict[str, dict[str, Band]] = {pid: {} for pid in product_ids}
-    for band in _visible_bands(user, product_ids=sorted(product_ids)):
-        out[band.product_id][band.name] = band
-    return out
+    return by_product(_visible_bands(user, product_ids=sorted(product_ids)), product_ids)
 
 
 # ---- the output grid ------------------------------------------------------------------------------------------
@@ -610,12 +628,12 @@ class RasterPlan:
 
 def plan_raster(*, user, request: RasterRequest) -> RasterPlan:
     """Images the caller can read, their bands, the output grid and the budget check; no pixel is read."""
-    found = {image.pk: image for image in visible_images(user=user, ids=request.ids)}
+    visible, bands_by_product = visible_images_and_bands(user=user, ids=request.ids)
+    found = {image.pk: image for image in visible}
     missing = [i for i in dict.fromkeys(request.ids) if i not in found]
     if missing:
         raise exceptions.NotFound(f"Image(s) not found: {', '.join(missing[:10])}.")
     images = [found[i] for i in request.ids]
-    bands_by_product = product_bands(user=user, product_ids={image.product_id for image in images})
     specs_by_product = {
         pid: [resolve_band(pid, by_name, name) for name in request.bands] for pid, by_name in bands_by_product.items()
     }

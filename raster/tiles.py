@@ -29,14 +29,14 @@ from rio_tiler.utils import render
 
 from catalogsite.choices import Action
 from catalogsite.jsonapi import BadRequest, Unprocessable
-from catalogsite.prepared import PreparedLookup
+from catalogsite.prepared import PreparedLookup, fetch_together
 from imagery.choices import StorageState
 from imagery.filtersets import ImageFilterSet
 from imagery.models import Image
-from products.models import Product
+from products.models import Band, Product
 
 from . import derived, scaling
-from .services import RESAMPLERS, BandSpec, nodata_mask, product_bands, resolve_band
+from .services import RESAMPLERS, BandSpec, by_product, nodata_mask, product_bands, resolve_band
 from .sources import SourceUnavailable, locate
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -157,6 +157,11 @@ _available_image = PreparedLookup(
     Action.VIEW,
     lambda qs, image_id: qs.filter(pk=image_id, storage_state=StorageState.AVAILABLE).order_by(),
 )
+_bands_of_image = PreparedLookup(
+    Band,
+    Action.VIEW,
+    lambda qs, image_id: qs.filter(product_id__in=Image.objects.filter(pk=image_id).values("product_id")).order_by(),
+)
 
 
 @dataclass
@@ -171,12 +176,15 @@ class TilePlan:
 def plan_tile(*, user, query: TileQuery) -> TilePlan:
     """Images, bands, scales, colormap and the ETag of a tile — everything but the pixels."""
     if query.image_id:
-        # No product join: the product row is only needed for its default bands.
-        image = next(iter(_available_image(user, image_id=query.image_id)), None)
-        if image is None:
+        # The image and its bands in one round trip; no product join (the product row is only needed for its
+        # default bands).
+        arguments = {"image_id": query.image_id}
+        found, bands = fetch_together([(_available_image, user, arguments), (_bands_of_image, user, arguments)])
+        if not found:
             raise exceptions.NotFound(f"Image {query.image_id} not found.")
         product = None
-        images = [image]
+        images = found
+        by_name = by_product(bands, {found[0].product_id})[found[0].product_id]
     else:
         product = Product.objects.restrict(user, Action.VIEW).filter(pk=query.product_id).first()
         if product is None:
@@ -195,7 +203,8 @@ def plan_tile(*, user, query: TileQuery) -> TilePlan:
             ]
         )
     product_id = product.pk if product is not None else images[0].product_id
-    by_name = product_bands(user=user, product_ids={product_id})[product_id]
+    if product is not None:
+        by_name = product_bands(user=user, product_ids={product_id})[product_id]
     names = query.bands or default_bands(product or images[0].product, by_name)
     specs = [resolve_band(product_id, by_name, name) for name in names]
     if query.fmt == "jpg" and len(specs) not in (1, 3) or len(specs) not in (1, 2, 3, 4):

@@ -3,8 +3,8 @@
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from accounts.models import Membership
-from accounts.principals import ANONYMOUS, forget_principals, principals_for
+from accounts.models import Membership, User
+from accounts.principals import ANONYMOUS, forget_principals, principals_for, user_for_subject
 from tests.factories import EmailAddressFactory, UserFactory, make_user
 
 pytestmark = pytest.mark.django_db
@@ -84,3 +84,21 @@ def test_principals_follow_the_database_after_forget():
 
     assert "org:acme" not in principals_for(user).readable
     assert principals_for(user).owner == {f"user:{user.namespace}"}
+
+
+def test_user_for_subject_loads_the_user_and_its_principals_in_one_statement(django_assert_num_queries):
+    people = [
+        make_user("solo"),
+        make_user("member", org="acme", groups=["team", "resource-admin"]),
+        make_user("boss", org="acme", org_admin=True),
+    ]
+    for person in people:
+        with django_assert_num_queries(1):
+            loaded = user_for_subject(person.subject)
+            principals = principals_for(loaded)  # already computed: no second statement
+        assert loaded.pk == person.pk and loaded.username == person.username and loaded.subject == person.subject
+        assert principals == principals_for(User.objects.get(pk=person.pk))
+    assert user_for_subject("no-such-subject") is None
+    people[0].is_active = False
+    people[0].save()
+    assert principals_for(user_for_subject(people[0].subject)).is_anonymous

@@ -78,3 +78,26 @@ def test_an_argument_the_query_does_not_use_is_refused(people):
     lookup = PreparedLookup(Band, Action.VIEW, lambda qs, product_id: qs.filter(name="red"))
     with pytest.raises(ValueError, match="product_id"):
         lookup(people["alice"], product_id="x")
+
+
+def test_fetch_together_returns_what_each_look_up_returns(people, bands):
+    from catalogsite.prepared import fetch_together
+
+    by_product = PreparedLookup(Band, Action.VIEW, lambda qs, product_id: qs.filter(product_id=product_id))
+    by_name = PreparedLookup(Band, Action.CHANGE, lambda qs, names: qs.filter(any_of("name", names)))
+    for name in ("carol", "dave", "bob", "root", "anonymous"):
+        user = people[name]
+        first, second = fetch_together(
+            [(by_product, user, {"product_id": bands[0]}), (by_name, user, {"names": ["red", "green"]})]
+        )
+        assert sorted(b.pk for b in first) == sorted(b.pk for b in by_product(user, product_id=bands[0])), name
+        assert sorted(b.pk for b in second) == sorted(b.pk for b in by_name(user, names=["red", "green"])), name
+        assert {b.pk for b in first} == set(
+            Band.objects.restrict(user, Action.VIEW).filter(product_id=bands[0]).values_list("pk", flat=True)
+        )
+
+
+def test_look_ups_must_select_the_models_own_columns(people):
+    joined = PreparedLookup(Band, Action.VIEW, lambda qs, name: qs.filter(name=name).select_related("product"))
+    with pytest.raises(ValueError, match="own columns"):
+        joined(people["alice"], name="red")
