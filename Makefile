@@ -1,6 +1,7 @@
 # Tessera: build, run and test entry points (GNU make). `make help` lists the targets.
 #
-# Variables: PORT (make run, default 8000), WEB_CONCURRENCY (gunicorn workers, default 3),
+# Variables: PORT (make run, default 8000), WEB_CONCURRENCY (gunicorn workers, default 3), WEB_THREADS
+# (threads per worker, default 4),
 # PYTEST_ARGS (extra pytest arguments for make test), PYTHON (interpreter for the venv).
 # DATABASE_URL / REDIS_URL in the environment replace the private servers bin/services.sh runs.
 

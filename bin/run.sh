@@ -41,9 +41,11 @@ trap 'echo "run: stopping"; stop_both; exit 129' HUP
 
 # Each server gets its own session (setsid), so a Ctrl-C in the terminal reaches only this script,
 # which then asks both to stop exactly once (a second signal makes dramatiq kill its workers).
+# gthread workers keep HTTP/1.1 connections alive (sync workers close each one), so the tiles of a map view and
+# a client's requests reuse their connection; pixel reads release the GIL inside GDAL.
 setsid "$ROOT/.venv/bin/gunicorn" catalogsite.wsgi:application \
     --bind "127.0.0.1:$PORT" \
-    --workers "${WEB_CONCURRENCY:-3}" \
+    --workers "${WEB_CONCURRENCY:-3}" --worker-class gthread --threads "${WEB_THREADS:-4}" \
     --timeout 120 --graceful-timeout 30 --keep-alive 5 \
     --access-logfile - --error-logfile - &
 web=$!

@@ -97,7 +97,7 @@ DATABASES = {
     )
 }
 # Whatever scheme was given, the catalog needs PostGIS.
-DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
+DATABASES["default"]["ENGINE"] = "catalogsite.db"  # PostGIS, with a health check without a round trip
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Planner settings of our sessions (EXPLAIN ANALYZE evidence in bench/README.md):

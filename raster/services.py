@@ -425,7 +425,11 @@ def resolve_band(product_id: str, by_name: dict[str, Band], name: str) -> BandSp
 
 
 # The look-ups of every pixel request and tile, compiled once per process (catalogsite.prepared).
-_visible_images = PreparedLookup(Image, Action.VIEW, lambda qs, ids: qs.filter(any_of("pk", ids)).order_by())
+# The image columns reading pixels needs (no footprint geometry to parse, no large JSON columns).
+PIXEL_FIELDS = ("id", "product_id", "files", "cs_code", "projection", "geotrans", "x_pixels", "y_pixels", "modified")
+_visible_images = PreparedLookup(
+    Image, Action.VIEW, lambda qs, ids: qs.filter(any_of("pk", ids)).only(*PIXEL_FIELDS).order_by()
+)
 _visible_bands = PreparedLookup(
     Band, Action.VIEW, lambda qs, product_ids: qs.filter(any_of("product_id", product_ids)).order_by()
 )

@@ -36,7 +36,7 @@ from imagery.models import Image
 from products.models import Band, Product
 
 from . import derived, scaling
-from .services import RESAMPLERS, BandSpec, by_product, nodata_mask, product_bands, resolve_band
+from .services import PIXEL_FIELDS, RESAMPLERS, BandSpec, by_product, nodata_mask, product_bands, resolve_band
 from .sources import SourceUnavailable, locate
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -155,7 +155,7 @@ def default_bands(product: Product, by_name: dict[str, Any]) -> tuple[str, ...]:
 _available_image = PreparedLookup(
     Image,
     Action.VIEW,
-    lambda qs, image_id: qs.filter(pk=image_id, storage_state=StorageState.AVAILABLE).order_by(),
+    lambda qs, image_id: qs.filter(pk=image_id, storage_state=StorageState.AVAILABLE).only(*PIXEL_FIELDS).order_by(),
 )
 _bands_of_image = PreparedLookup(
     Band,
