@@ -6,12 +6,16 @@
 Steps: create and migrate the benchmark database (default `tessera_rasterbench` on the server of
 DATABASE_URL or `bin/services.sh env`); write a 4096 × 4096 3-band uint8 COG (RGB.byte.tif resampled, DEFLATE,
 512 blocks, 3 overviews — what ingest writes) into the "imagery" storage under var/bench/raster-media and
-register it as an image; start our gunicorn (1 sync worker) and, when --titiler-venv has titiler, titiler's
-uvicorn (1 worker) on the same COG; then, in the same run, measure p50/p95 of
+register it as an image; start three gunicorns configured as `make run` starts ours (gthread, one worker
+here): ours, ours with RASTER_DATASET_CACHE_SIZE=0 (every read opens the file, as titiler does), and a bare
+WSGI app serving the npz floor (bench/raster_floor_app.py); and, when --titiler-venv has titiler, titiler's
+uvicorn (1 worker) on the same COG. Then, in the same run and interleaved request by request, measure p50/p95 of
 
-* 256 × 256 PNG tiles (z 10, through the overviews, and z 12, full resolution): ours vs titiler;
-* a 1024 × 1024 3-band npz read at native resolution: ours over HTTP vs the floor of reading the same window
-  with rasterio in-process plus the same blosc compression (no HTTP, no JSON, no database);
+* 256 × 256 PNG tiles at z10 (through the overviews) and z12 (full resolution): the same list of distinct tiles
+  inside the image for every server, each requested once (z10 has only 30, so they repeat);
+* a 1024 × 1024 3-band npz read at native resolution, against three floors: rasterio in-process opening the
+  file for each read plus the same blosc encoding (`floor`), the same with the dataset kept open
+  (`floor_warm`), and the cold floor served over HTTP by the bare app (`floor_http`);
 * the same npz read reprojected to EPSG:4326 with bilinear resampling (ours only, for reference).
 
 Results: a table on stdout and JSON in bench/results/raster-<timestamp>.json. See bench/README.md.
@@ -169,17 +173,24 @@ def setup_catalog(work: Path) -> dict[str, Any]:
 
 
 # ---- servers -----------------------------------------------------------------------------------------
-def start_ours(env: dict[str, str], port: int, logfile: Path) -> subprocess.Popen:
+def start_ours(
+    env: dict[str, str], port: int, logfile: Path, app: str = "catalogsite.wsgi:application"
+) -> subprocess.Popen:
+    """Our gunicorn as `make run` starts it (catalogsite.wsgi with its allocator tuning, gthread), one worker."""
     server_env = {**os.environ, **env, "DEBUG": "false"}
     server_env.pop("TESSERA_TESTING", None)
     return subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "catalogsite.wsgi:application",
+            app,
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
             "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
             "--timeout",
             "120",
             "--keep-alive",
@@ -246,31 +257,55 @@ class Client:
         raise RuntimeError("unreachable")
 
 
-def measure(client: Client, requests: list[tuple[str, str, bytes | None]], rounds: int) -> list[float]:
-    for method, path, body in requests[:3]:  # warm-up: imports, GDAL caches, connection
-        _, status, raw = client.request(method, path, body)
-        if status != 200:
-            raise RuntimeError(f"{method} {path} -> {status}: {raw[:300]!r}")
-    times = []
+Workload = tuple["Client", list[tuple[str, str, bytes | None]]]
+
+
+def check(client: Client, method: str, path: str, body: bytes | None) -> float:
+    elapsed, status, raw = client.request(method, path, body)
+    if status != 200:
+        raise RuntimeError(f"{method} {path} -> {status}: {raw[:300]!r}")
+    return elapsed
+
+
+def measure_interleaved(workloads: dict[str, Any], rounds: int) -> dict[str, list[float]]:
+    """Request i of every workload in turn, round after round, so drift in the machine's speed hits all alike.
+
+    A workload is (Client, requests) — requests cycle when there are fewer than rounds — or a callable
+    (index → elapsed ms) for the in-process floors.
+    """
+
+    def run(workload, index: int) -> float:
+        if callable(workload):
+            return workload(index)
+        client, requests = workload
+        return check(client, *requests[index % len(requests)])
+
+    for index in range(3):  # warm-up: imports, GDAL caches, connections (requests beyond the measured ones)
+        for workload in workloads.values():
+            run(workload, rounds + index)
+    times: dict[str, list[float]] = {name: [] for name in workloads}
     for index in range(rounds):
-        method, path, body = requests[index % len(requests)]
-        elapsed, status, raw = client.request(method, path, body)
-        if status != 200:
-            raise RuntimeError(f"{method} {path} -> {status}: {raw[:300]!r}")
-        times.append(elapsed)
+        for name, workload in workloads.items():
+            times[name].append(run(workload, index))
     return times
 
 
 # ---- the workloads -------------------------------------------------------------------------------------
 def interior_tiles(image, zoom: int, count: int) -> list[tuple[int, int, int]]:
-    """Tiles well inside the image's valid area (so both servers read full tiles)."""
+    """Up to `count` distinct tiles inside the image's footprint, nearest the centre first (a map view's
+    neighbourhood); both servers get the same list, and each tile is requested once unless there are fewer."""
     import morecantile
+    from django.contrib.gis.geos import Polygon
 
     tms = morecantile.tms.get("WebMercatorQuad")
-    centroid = image.geometry.centroid
-    center = tms.tile(centroid.x, centroid.y, zoom)
-    tiles = [(zoom, center.x + dx, center.y + dy) for dy in range(-2, 3) for dx in range(-2, 3)]
-    return tiles[:count]
+    footprint = image.geometry
+    center = tms.tile(footprint.centroid.x, footprint.centroid.y, zoom)
+    inside = []
+    for tile in tms.tiles(*footprint.extent, zooms=[zoom]):
+        b = tms.bounds(tile)
+        if footprint.contains(Polygon.from_bbox((b.left, b.bottom, b.right, b.top))):
+            inside.append((max(abs(tile.x - center.x), abs(tile.y - center.y)), tile.y, tile.x))
+    return [(zoom, x, y) for _, y, x in sorted(inside)[:count]]
 
 
 def npz_body(image, *, reproject: bool) -> bytes:
@@ -297,25 +332,33 @@ def npz_body(image, *, reproject: bool) -> bytes:
     return json.dumps(body).encode()
 
 
-def direct_floor(path: str, rounds: int) -> list[float]:
-    """Open the COG, read the same 1024 × 1024 window of 3 bands, compute the mask, blosc it in 512 blocks."""
+def direct_floor(path: str, *, warm: bool):
+    """In-process floor: read the same 1024 × 1024 window of 3 bands with rasterio, compute the nodata mask and
+    blosc it in 512 blocks (no HTTP, no Django, no database). Cold opens the file for every read; warm keeps
+    one dataset open (its decoded blocks stay in GDAL's cache), as our server's dataset cache does."""
     import rasterio
     from rasterio.windows import Window
 
     from raster.encoding import block_offsets, compress
 
     offset = (SIZE - NPZ_WINDOW) // 2
-    times = []
-    for _ in range(rounds + 3):
+    window = Window(offset, offset, NPZ_WINDOW, NPZ_WINDOW)
+    kept = rasterio.open(path) if warm else None
+
+    def read(_index: int) -> float:
         started = time.perf_counter()
-        with rasterio.open(path) as src:
-            data = src.read(window=Window(offset, offset, NPZ_WINDOW, NPZ_WINDOW))
+        if kept is not None:
+            data = kept.read(window=window)
+        else:
+            with rasterio.open(path) as src:
+                data = src.read(window=window)
         mask = data == 0
         for y, x, h, w in block_offsets(NPZ_WINDOW, NPZ_WINDOW):
             compress(data[:, y : y + h, x : x + w])
             compress(mask[:, y : y + h, x : x + w])
-        times.append((time.perf_counter() - started) * 1000)
-    return times[3:]
+        return (time.perf_counter() - started) * 1000
+
+    return read
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -348,18 +391,42 @@ def main(argv: list[str] | None = None) -> int:
     catalog = setup_catalog(work)
     image, path = catalog["image"], catalog["path"]
 
-    ours = titiler = None
+    from django.conf import settings as django_settings
+
+    from catalogsite.allocator import tune_allocator
+
+    # The floors run in this process: give them the allocator settings our web processes use (catalogsite.wsgi).
+    tune_allocator(
+        mmap_threshold_mb=django_settings.WEB_MALLOC_MMAP_THRESHOLD_MB,
+        trim_threshold_mb=django_settings.WEB_MALLOC_TRIM_THRESHOLD_MB,
+    )
+    servers: list[subprocess.Popen | None] = []
     results: dict[str, Any] = {}
     try:
-        ours = start_ours(env, args.port, work / "gunicorn.log")
+        servers.append(start_ours(env, args.port, work / "gunicorn.log"))
+        # The same server with RASTER_DATASET_CACHE_SIZE=0: every read opens the file, as titiler does.
+        nocache_port = args.port + 2
+        servers.append(start_ours({**env, "RASTER_DATASET_CACHE_SIZE": "0"}, nocache_port, work / "gunicorn-nc.log"))
+        # The floor behind the same gunicorn: HTTP transport without Django, database or access control.
+        floor_port = args.port + 4
+        offset = (SIZE - NPZ_WINDOW) // 2
+        floor_env = {**env, "RASTER_FLOOR_PATH": path, "RASTER_FLOOR_WINDOW": f"{offset},{offset},{NPZ_WINDOW}"}
+        servers.append(
+            start_ours(floor_env, floor_port, work / "gunicorn-floor.log", app="bench.raster_floor_app:application")
+        )
         titiler = start_titiler(args.titiler_venv, args.titiler_port, work / "titiler.log")
+        servers.append(titiler)
         wait_for(args.port, "/raster/v2/npz")
+        wait_for(nocache_port, "/raster/v2/npz")
+        wait_for(floor_port, "/")
         if titiler is not None:
             wait_for(args.titiler_port, "/healthz")
-        client = Client(args.port, {"Authorization": f"Bearer {catalog['token']}", "Content-Type": "application/json"})
+        headers = {"Authorization": f"Bearer {catalog['token']}", "Content-Type": "application/json"}
+        client, nocache = Client(args.port, headers), Client(nocache_port, headers)
         peer = Client(args.titiler_port) if titiler is not None else None
         for zoom in TILE_ZOOMS:
-            tiles = interior_tiles(image, zoom, 16)
+            tiles = interior_tiles(image, zoom, args.requests)
+            log(f"tiles z{zoom}: {len(tiles)} distinct interior tiles, {args.requests} requests per server")
             mine = [
                 (
                     "GET",
@@ -368,28 +435,37 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 for z, x, y in tiles
             ]
-            log(f"tiles z{zoom}: ours")
-            results[f"tile_z{zoom}_ours"] = summary(measure(client, mine, args.requests))
+            workloads: dict[str, Any] = {"ours": (client, mine), "ours_nocache": (nocache, mine)}
             if peer is not None:
                 theirs = [
                     ("GET", f"/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?url={quote(path)}&bidx=1&bidx=2&bidx=3", None)
                     for z, x, y in tiles
                 ]
-                log(f"tiles z{zoom}: titiler")
-                results[f"tile_z{zoom}_titiler"] = summary(measure(peer, theirs, args.requests))
-        log("npz 1024 x 1024 x 3: ours (native grid)")
-        results["npz_native_ours"] = summary(
-            measure(client, [("POST", "/raster/v2/npz", npz_body(image, reproject=False))], args.requests)
+                workloads["titiler"] = (peer, theirs)
+            for name, times in measure_interleaved(workloads, args.requests).items():
+                results[f"tile_z{zoom}_{name}"] = summary(times)
+        log("npz 1024 x 1024 x 3 at the native grid: ours, ours without dataset cache, floors cold and warm")
+        native = [("POST", "/raster/v2/npz", npz_body(image, reproject=False))]
+        npz_times = measure_interleaved(
+            {
+                "ours": (client, native),
+                "ours_nocache": (nocache, native),
+                "floor": direct_floor(path, warm=False),
+                "floor_http": (Client(floor_port), [("POST", "/", b"{}")]),
+                "floor_warm": direct_floor(path, warm=True),
+            },
+            args.requests,
         )
-        log("npz 1024 x 1024 x 3: rasterio window read + blosc (floor)")
-        results["npz_native_floor"] = summary(direct_floor(path, args.requests))
+        for name, times in npz_times.items():
+            results[f"npz_native_{name}"] = summary(times)
         log("npz 1024 x 1024 x 3 reprojected to EPSG:4326, bilinear: ours")
+        reprojected = [("POST", "/raster/v2/npz", npz_body(image, reproject=True))]
         results["npz_reprojected_ours"] = summary(
-            measure(client, [("POST", "/raster/v2/npz", npz_body(image, reproject=True))], args.requests)
+            measure_interleaved({"ours": (client, reprojected)}, args.requests)["ours"]
         )
     finally:
-        stop(ours)
-        stop(titiler)
+        for server in servers:
+            stop(server)
 
     print()
     print(f"{'workload':<34}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
@@ -398,10 +474,22 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {}
     for zoom in TILE_ZOOMS:
         if f"tile_z{zoom}_titiler" in results:
-            ratios[f"tile_z{zoom}_ours/titiler_p50"] = round(
-                results[f"tile_z{zoom}_ours"]["p50"] / results[f"tile_z{zoom}_titiler"]["p50"], 2
-            )
-    ratios["npz_ours/floor_p50"] = round(results["npz_native_ours"]["p50"] / results["npz_native_floor"]["p50"], 2)
+            for name in ("ours", "ours_nocache"):
+                ratios[f"tile_z{zoom}_{name}/titiler_p50"] = round(
+                    results[f"tile_z{zoom}_{name}"]["p50"] / results[f"tile_z{zoom}_titiler"]["p50"], 2
+                )
+    ratios["npz_ours/floor_warm_p50"] = round(
+        results["npz_native_ours"]["p50"] / results["npz_native_floor_warm"]["p50"], 2
+    )
+    ratios["npz_floor_http/floor_p50"] = round(
+        results["npz_native_floor_http"]["p50"] / results["npz_native_floor"]["p50"], 2
+    )
+    ratios["npz_ours_nocache/floor_http_p50"] = round(
+        results["npz_native_ours_nocache"]["p50"] / results["npz_native_floor_http"]["p50"], 2
+    )
+    ratios["npz_ours_nocache/floor_p50"] = round(
+        results["npz_native_ours_nocache"]["p50"] / results["npz_native_floor"]["p50"], 2
+    )
     print()
     for name, value in ratios.items():
         print(f"{name:<34}{value:>10.2f}")
