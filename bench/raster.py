@@ -504,6 +504,10 @@ def main(argv: list[str] | None = None) -> int:
                 "requests": args.requests,
                 "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
                 "cog": {"size": SIZE, "bands": 3, "dtype": "uint8", "block": 512, "overviews": 3},
+                "config": {
+                    name: getattr(django_settings, name)
+                    for name in ("RASTER_TILE_PNG_ZLEVEL", "RASTER_DATASET_CACHE_SIZE", "WEB_MALLOC_MMAP_THRESHOLD_MB")
+                },
             },
             indent=2,
         )
