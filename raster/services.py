@@ -436,7 +436,7 @@ _visible_bands = PreparedLookup(
 )
 # Bands of the products of some images, selected by image id so that they can be fetched in the same round
 # trip as the images (the caller keeps only the bands of the images it may read).
-_bands_of_images = PreparedLookup(
+bands_of_images = PreparedLookup(
     Band,
     Action.VIEW,
     lambda qs, image_ids: qs.filter(
@@ -457,7 +457,7 @@ def visible_images_and_bands(*, user, ids) -> tuple[list[Image], dict[str, dict[
     """The images among `ids` the caller can read (any order) and, per product of those, the bands by name the
     caller can read: two restricted look-ups in one round trip."""
     ids = sorted(set(ids))
-    calls = [(_visible_images, user, {"ids": ids}), (_bands_of_images, user, {"image_ids": ids})]
+    calls = [(_visible_images, user, {"ids": ids}), (bands_of_images, user, {"image_ids": ids})]
     images, bands = fetch_together(calls)
     return images, by_product(bands, {image.product_id for image in images})
 

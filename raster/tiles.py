@@ -33,10 +33,19 @@ from catalogsite.prepared import PreparedLookup, fetch_together
 from imagery.choices import StorageState
 from imagery.filtersets import ImageFilterSet
 from imagery.models import Image
-from products.models import Band, Product
+from products.models import Product
 
 from . import derived, scaling
-from .services import PIXEL_FIELDS, RESAMPLERS, BandSpec, by_product, nodata_mask, product_bands, resolve_band
+from .services import (
+    PIXEL_FIELDS,
+    RESAMPLERS,
+    BandSpec,
+    bands_of_images,
+    by_product,
+    nodata_mask,
+    product_bands,
+    resolve_band,
+)
 from .sources import SourceUnavailable, locate
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -157,11 +166,6 @@ _available_image = PreparedLookup(
     Action.VIEW,
     lambda qs, image_id: qs.filter(pk=image_id, storage_state=StorageState.AVAILABLE).only(*PIXEL_FIELDS).order_by(),
 )
-_bands_of_image = PreparedLookup(
-    Band,
-    Action.VIEW,
-    lambda qs, image_id: qs.filter(product_id__in=Image.objects.filter(pk=image_id).values("product_id")).order_by(),
-)
 
 
 @dataclass
@@ -178,13 +182,17 @@ def plan_tile(*, user, query: TileQuery) -> TilePlan:
     if query.image_id:
         # The image and its bands in one round trip; no product join (the product row is only needed for its
         # default bands).
-        arguments = {"image_id": query.image_id}
-        found, bands = fetch_together([(_available_image, user, arguments), (_bands_of_image, user, arguments)])
-        if not found:
+        images, bands = fetch_together(
+            [
+                (_available_image, user, {"image_id": query.image_id}),
+                (bands_of_images, user, {"image_ids": [query.image_id]}),
+            ]
+        )
+        if not images:
             raise exceptions.NotFound(f"Image {query.image_id} not found.")
         product = None
-        images = found
-        by_name = by_product(bands, {found[0].product_id})[found[0].product_id]
+        product_id = images[0].product_id
+        by_name = by_product(bands, {product_id})[product_id]
     else:
         product = Product.objects.restrict(user, Action.VIEW).filter(pk=query.product_id).first()
         if product is None:
@@ -202,8 +210,7 @@ def plan_tile(*, user, query: TileQuery) -> TilePlan:
                 : settings.RASTER_TILE_MAX_IMAGES
             ]
         )
-    product_id = product.pk if product is not None else images[0].product_id
-    if product is not None:
+        product_id = product.pk
         by_name = product_bands(user=user, product_ids={product_id})[product_id]
     names = query.bands or default_bands(product or images[0].product, by_name)
     specs = [resolve_band(product_id, by_name, name) for name in names]
