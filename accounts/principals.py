@@ -78,6 +78,8 @@ _MEMBERSHIP_COLUMNS = (
     "JOIN {group} g ON g.{gid} = gm.{m_group} JOIN {org} go ON go.{oid} = g.{g_org} WHERE gm.{m_user} = {who}), "
     "ARRAY(SELECT DISTINCT lower(e.{email}) FROM {emails} e WHERE e.{e_user} = {who} AND e.{verified})"
 )
+# The joins that give those columns their `o` and `m`, for the user whose id is {who}.
+_MEMBERSHIP_JOINS = "LEFT JOIN {membership} m ON m.{mem_user} = {who} LEFT JOIN {org} o ON o.{oid} = m.{mem_org}"
 
 
 @functools.cache
@@ -90,10 +92,8 @@ def _membership_sql() -> str:
     """
     names = _names()
     return (
-        "SELECT "
-        + _MEMBERSHIP_COLUMNS.format(**names, who="%s")
-        + " FROM (SELECT 1) AS one "
-        "LEFT JOIN {membership} m ON m.{mem_user} = %s LEFT JOIN {org} o ON o.{oid} = m.{mem_org}".format(**names)
+        f"SELECT {_MEMBERSHIP_COLUMNS.format(**names, who='%s')} "
+        f"FROM (SELECT 1) AS one {_MEMBERSHIP_JOINS.format(**names, who='%s')}"
     )
 
 
@@ -105,11 +105,10 @@ def _user_sql() -> tuple[str, tuple[str, ...]]:
     names = _names()
     fields = tuple(field.attname for field in User._meta.concrete_fields)
     columns = ", ".join(f"u.{User._meta.get_field(name).column}" for name in fields)
+    who = f"u.{names['uid']}"
     sql = (
-        f"SELECT {columns}, "
-        + _MEMBERSHIP_COLUMNS.format(**names, who=f"u.{names['uid']}")
-        + " FROM {user} u LEFT JOIN {membership} m ON m.{mem_user} = u.{uid} "
-        "LEFT JOIN {org} o ON o.{oid} = m.{mem_org} WHERE u.{subject} = %s".format(**names)
+        f"SELECT {columns}, {_MEMBERSHIP_COLUMNS.format(**names, who=who)} FROM {names['user']} u "
+        f"{_MEMBERSHIP_JOINS.format(**names, who=who)} WHERE u.{names['subject']} = %s"
     )
     return sql, fields
 

@@ -257,9 +257,6 @@ class Client:
         raise RuntimeError("unreachable")
 
 
-Workload = tuple["Client", list[tuple[str, str, bytes | None]]]
-
-
 def check(client: Client, method: str, path: str, body: bytes | None) -> float:
     elapsed, status, raw = client.request(method, path, body)
     if status != 200:

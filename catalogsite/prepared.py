@@ -12,6 +12,8 @@ access rule; superusers and anonymous users, whose filters have another shape, g
 
 Arguments are scalars (compared by equality) or lists/tuples, which the build function must use as ONE
 array parameter — `any_of(field, values)` below — never `__in`, whose SQL has one placeholder per element.
+The statements run on psycopg's own cursors (so that `fetch_together` can pipeline them): they do not pass
+through Django's cursor wrappers and so do not appear in `connection.queries` or CaptureQueriesContext.
 """
 
 from __future__ import annotations
@@ -49,9 +51,16 @@ def any_of(field: str, values: Any, sql_type: str = "text") -> Q:
 
 
 @dataclass(frozen=True)
+class _Slot:
+    """Where a parameter of the compiled statement takes the caller's "readable"/"owner" array or an argument."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class _Compiled:
     sql: str
-    template: list[Any]  # parameters; (_MARK, name) where a principal array or an argument goes
+    template: list[Any]  # parameters: constants, and a _Slot where a principal array or an argument goes
     attnames: list[str]  # the model fields the SELECT lists, in order
     converters: dict  # Django's from_db converters per column (JSON, geometry, …)
     compiler: Any
@@ -79,8 +88,8 @@ class PreparedLookup:
         readable, owner = sorted(principals.readable), sorted(principals.owner)
         params = []
         for param in compiled.template:
-            if isinstance(param, tuple) and param[0] == _MARK:
-                name = param[1]
+            if isinstance(param, _Slot):
+                name = param.name
                 params.append(readable if name == "readable" else owner if name == "owner" else values[name])
             else:
                 params.append(param)
@@ -113,8 +122,8 @@ class PreparedLookup:
         template: list[Any] = []
         for param in raw_params:
             name = self._marker_name(param, by_marker)
-            template.append((_MARK, name) if name else param)
-        missing = set(names) - {p[1] for p in template if isinstance(p, tuple) and p and p[0] == _MARK}
+            template.append(_Slot(name) if name else param)
+        missing = set(names) - {p.name for p in template if isinstance(p, _Slot)}
         if missing:
             raise ValueError(f"{self.model.__name__} look-up does not use {sorted(missing)} as parameters.")
         compiled = _Compiled(

@@ -163,31 +163,23 @@ def open_dataset(location: SourceLocation, *, overview_level: int | None = None)
     file's identity changes, on any GDAL error, and after RASTER_DATASET_CACHE_SECONDS.
     """
     options = {"overview_level": overview_level} if overview_level is not None else {}
-    size = settings.RASTER_DATASET_CACHE_SIZE
     try:
         with rasterio.Env(**location.env):
-            if size <= 0:
-                with rasterio.open(location.path, driver="GTiff", **options) as dataset:
-                    yield dataset
-                return
             key = (location.path, overview_level, tuple(sorted(location.env.items())), _identity(location.path))
             entry = _open_datasets.take(key, settings.RASTER_DATASET_CACHE_SECONDS)
             if entry is None:
                 entry = (rasterio.open(location.path, driver="GTiff", **options), time.monotonic())
-            healthy = False
+            dataset = entry[0]
             try:
-                yield entry[0]
-                healthy = True
+                yield dataset
             except (RasterioError, CPLE_BaseError):
-                raise
-            except BaseException:
-                healthy = True  # the caller's own error (a budget check, a client gone): the handle is fine
+                dataset.close()  # GDAL failed on it: never hand it out again
                 raise
             finally:
-                if healthy:
-                    _open_datasets.give_back(key, entry, size)
-                else:
-                    entry[0].close()
+                # Also after the caller's own errors (a budget check, a client gone): the handle is fine.
+                # With RASTER_DATASET_CACHE_SIZE=0 giving it back closes it at once.
+                if not dataset.closed:
+                    _open_datasets.give_back(key, entry, settings.RASTER_DATASET_CACHE_SIZE)
     except FileNotFoundError as exc:
         raise SourceUnavailable("the stored file is missing (no such file).") from exc
     except (RasterioError, CPLE_BaseError) as exc:
